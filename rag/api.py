@@ -1,0 +1,135 @@
+"""The Python API: `PaperChat`, which the CLI and the web UI are thin layers over."""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Iterable
+from functools import cached_property
+from typing import Any
+
+from rag.config import Settings
+from rag.environment import install_tiktoken_files
+from rag.ingest import Ingester, IngestReport, Progress, Source
+from rag.keyword import KeywordIndex, make_rows
+from rag.search import Filters, Hit, HybridSearch, Mode, PaperRetriever
+from rag.split import Chunker
+
+log = logging.getLogger(__name__)
+
+
+class PaperChat:
+    """A paper collection to ingest into and search. Opens lazily: nothing loads until used."""
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+
+    @cached_property
+    def embeddings(self):
+        from rag.embed import MiniLMEmbeddings
+
+        return MiniLMEmbeddings(
+            self.settings.cache_dir,
+            batch_size=self.settings.embedding.batch_size,
+            threads=self.settings.embedding.threads,
+        )
+
+    @cached_property
+    def store(self):
+        from rag.store import VectorStore
+
+        return VectorStore(self.settings, self.embeddings)
+
+    @cached_property
+    def keyword(self) -> KeywordIndex:
+        index = KeywordIndex(self.settings.data_dir / "keyword" / self.settings.chroma.collection)
+        index.load()
+        return index
+
+    @cached_property
+    def chunker(self) -> Chunker:
+        install_tiktoken_files(self.settings.cache_dir)
+        chunk = self.settings.chunk
+        return Chunker(chunk.tokens, chunk.overlap, self.embeddings.fits_window)
+
+    @cached_property
+    def ingester(self) -> Ingester:
+        return Ingester(self.store, self.keyword, self.chunker, self.settings.embedding.batch_size)
+
+    @cached_property
+    def searcher(self) -> HybridSearch:
+        return HybridSearch(
+            self.store, self.keyword, self.embeddings.embed_one, self.settings.search
+        )
+
+    def sync_keyword_index(self) -> bool:
+        """Rebuild the keyword index from Chroma if it does not reflect the collection now.
+
+        True when a rebuild was needed (a killed ingest, a lost or corrupt index file, or
+        another writer on a shared Chroma server).
+        """
+        generation = self.store.generation
+        if self.keyword.generation == generation and (self.keyword.rows or not self.store.count()):
+            return False
+        log.warning("keyword index is out of date with Chroma; rebuilding it")
+        rows = make_rows((c.chunk_id, c.text, c.metadata) for c in self.store.walk())
+        self.keyword.replace(rows, generation)
+        return True
+
+    def ingest(
+        self, sources: Source | Iterable[Source], progress: Progress | None = None
+    ) -> IngestReport:
+        """Add papers from files (path or list of paths) or `Paper` objects."""
+        self.sync_keyword_index()
+        return self.ingester.ingest(sources, progress)
+
+    def search(
+        self,
+        query: str,
+        k: int | None = None,
+        filters: Filters | None = None,
+        mode: Mode = "hybrid",
+    ) -> list[Hit]:
+        """Papers for `query`, one hit each, best first."""
+        self.sync_keyword_index()
+        return self.searcher.search(query, k or self.settings.search.k, filters, mode)
+
+    def retriever(
+        self, k: int | None = None, filters: Filters | None = None, mode: Mode = "hybrid"
+    ) -> PaperRetriever:
+        """A LangChain retriever over this collection."""
+        self.sync_keyword_index()
+        return PaperRetriever(
+            searcher=self.searcher, k=k or self.settings.search.k, filters=filters, mode=mode
+        )
+
+    def remove(self, paper_id: str) -> int:
+        """Delete a paper; returns how many chunks went (0 when it was not indexed)."""
+        self.sync_keyword_index()
+        return self.ingester.remove(paper_id)
+
+    def reset(self) -> None:
+        """Delete every paper in the collection."""
+        self.store.reset()
+        self.keyword.replace([], self.store.new_generation())
+
+    def stats(self) -> dict[str, Any]:
+        """Counts of papers, chunks and sources, and the size of the data directory."""
+        self.sync_keyword_index()
+        rows = self.keyword.rows
+        sources = Counter(source for _, source in {(r.paper_id, r.source) for r in rows})
+        data_dir = self.settings.data_dir
+        size = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())
+        return {
+            "papers": len({r.paper_id for r in rows}),
+            "chunks": self.store.count(),
+            "sources": dict(sorted(sources.items())),
+            "collection": self.settings.chroma.collection,
+            "chroma": (
+                f"http://{self.settings.chroma.host}:{self.settings.chroma.port}"
+                if self.settings.chroma.host
+                else str(data_dir / "chroma")
+            ),
+            "data_dir": str(data_dir),
+            "disk_bytes": size,
+        }

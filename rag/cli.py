@@ -1,0 +1,183 @@
+"""The `paperchat` command: a thin layer over `rag.PaperChat`."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from rag.api import PaperChat
+from rag.load import LoadError
+from rag.search import Filters, Hit
+from rag.store import StoreUnavailable
+
+app = typer.Typer(help="Ask questions about a collection of research papers.", no_args_is_help=True)
+console = Console()
+errors = Console(stderr=True)
+
+
+@app.callback()
+def main(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
+) -> None:
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING,
+        format="%(message)s",
+        handlers=[RichHandler(console=errors, show_path=False, show_time=False)],
+    )
+
+
+def fail(message: str, code: int = 2) -> None:
+    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def open_chat() -> PaperChat:
+    try:
+        return PaperChat()
+    except ValueError as exc:  # invalid settings
+        fail(f"invalid settings: {exc}")
+        raise  # unreachable: fail() exits
+
+
+def emit_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, ensure_ascii=False) + "\n")
+
+
+@app.command()
+def ingest(
+    paths: Annotated[list[Path], typer.Argument(help="Files or folders of papers.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Add papers from JSON, JSONL, CSV, arXiv Atom or Daily Papers text files."""
+    chat = open_chat()
+    columns = (
+        TextColumn("embedding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("chunks"),
+        TextColumn("{task.fields[rate]:.1f} chunks/s"),
+        TimeElapsedColumn(),
+    )
+    try:
+        with Progress(*columns, console=errors, transient=True, disable=as_json) as bar:
+            task = bar.add_task("ingest", total=None, rate=0.0)
+
+            def advance(done: int, total: int) -> None:
+                elapsed = bar.tasks[0].elapsed or 1e-9
+                bar.update(task, completed=done, total=total, rate=done / elapsed)
+
+            report = chat.ingest(paths, progress=advance)
+    except (LoadError, StoreUnavailable) as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(report.to_dict())
+        return
+    for skipped in report.skipped:
+        errors.print(f"[yellow]skipped[/] {skipped}", highlight=False)
+    console.print(report.summary())
+
+
+def print_hits(hits: list[Hit]) -> None:
+    if not hits:
+        console.print("[dim]No matching papers.[/]")
+        return
+    table = Table(show_lines=True)
+    for column in ("#", "score", "paper", "evidence"):
+        table.add_column(column, overflow="fold")
+    for rank, hit in enumerate(hits, 1):
+        paper = f"[bold]{hit.title}[/]\n{hit.paper_id}" + (f"\n{hit.url}" if hit.url else "")
+        evidence = hit.text if len(hit.text) < 400 else hit.text[:400] + "…"
+        table.add_row(str(rank), f"{hit.score:.3f}", paper, evidence)
+    console.print(table)
+
+
+@app.command()
+def search(
+    query: Annotated[str | None, typer.Argument(help="Omit to search interactively.")] = None,
+    k: Annotated[int | None, typer.Option("-k", help="Papers to return.", min=1, max=100)] = None,
+    date_from: Annotated[str, typer.Option("--from", help="Earliest date, YYYY-MM-DD.")] = "",
+    date_to: Annotated[str, typer.Option("--to", help="Latest date, YYYY-MM-DD.")] = "",
+    author: Annotated[str, typer.Option(help="Part of an author's name.")] = "",
+    source: Annotated[str, typer.Option(help="File name the papers came from.")] = "",
+    mode: Annotated[str, typer.Option(help="hybrid, dense or keyword.")] = "hybrid",
+    as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
+) -> None:
+    """Find the papers that best match a query."""
+    if mode not in ("hybrid", "dense", "keyword"):
+        fail(f"--mode must be hybrid, dense or keyword, not {mode!r}")
+    try:
+        filters = Filters(date_from=date_from, date_to=date_to, author=author, source=source)
+    except ValueError as exc:
+        fail(str(exc))
+    chat = open_chat()
+
+    def run(text: str) -> None:
+        try:
+            hits = chat.search(text, k=k, filters=filters, mode=mode)  # type: ignore[arg-type]
+        except ValueError as exc:
+            fail(str(exc))
+        except StoreUnavailable as exc:
+            fail(str(exc))
+        if as_json:
+            emit_json([h.to_dict() for h in hits])
+        else:
+            print_hits(hits)
+
+    if query is not None:
+        run(query)
+        return
+    console.print("Search the collection. An empty line or Ctrl-D quits.")
+    while True:
+        try:
+            text = console.input("[bold cyan]search>[/] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not text:
+            break
+        run(text)
+
+
+@app.command()
+def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
+    """Papers, chunks, sources and disk use of the collection."""
+    try:
+        data = open_chat().stats()
+    except StoreUnavailable as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(data)
+        return
+    table = Table(show_header=False)
+    for key, value in data.items():
+        shown = (
+            ", ".join(f"{s}: {n}" for s, n in value.items()) if isinstance(value, dict) else value
+        )
+        table.add_row(key, str(shown))
+    console.print(table)
+
+
+@app.command()
+def remove(paper_id: Annotated[str, typer.Argument(help="The paper's id (see search).")]) -> None:
+    """Delete one paper from the collection."""
+    deleted = open_chat().remove(paper_id)
+    if not deleted:
+        fail(f"no paper with id {paper_id!r} in the collection", code=1)
+    console.print(f"Removed {paper_id} ({deleted} chunks).")
+
+
+@app.command()
+def reset(yes: Annotated[bool, typer.Option("--yes", help="Confirm.")] = False) -> None:
+    """Delete every paper in the collection."""
+    if not yes:
+        fail("this deletes the whole collection; pass --yes to confirm")
+    open_chat().reset()
+    console.print("The collection is empty.")

@@ -1,0 +1,161 @@
+"""Ingest: load, split, diff against Chroma, embed and store, then update the keyword index.
+
+Chunk ids derive from the paper id and its content hash, so ingest is idempotent: unchanged
+papers cost one lookup, changed ones are replaced, and a killed run is completed by the next.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.keyword import KeywordIndex, Row, make_rows
+from rag.load import Paper, Skipped, load_paths
+from rag.split import Chunk, Chunker
+from rag.store import VectorStore
+
+log = logging.getLogger(__name__)
+PAPERS_PER_GROUP = 256  # papers diffed against Chroma per request
+Progress = Callable[[int, int], None]  # (chunks written, chunks to write so far)
+
+
+@dataclass
+class IngestReport:
+    """What an ingest did, paper by paper."""
+
+    added: list[str] = field(default_factory=list)
+    updated: list[str] = field(default_factory=list)
+    unchanged: list[str] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+    chunks_written: int = 0
+    chunks_deleted: int = 0
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"{len(self.added)} added, {len(self.updated)} updated, "
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped "
+            f"({self.chunks_written} chunks written in {self.seconds:.2f} s)"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["skipped"] = [asdict(s) for s in self.skipped]
+        return data
+
+
+Source = str | Path | Paper
+
+
+def iter_papers(sources: Source | Iterable[Source], report: IngestReport) -> Iterator[Paper]:
+    """Papers from paths and Paper objects alike; files' problems go to `report.skipped`."""
+    if isinstance(sources, str | Path | Paper):
+        sources = [sources]
+    sources = list(sources)
+    paths = [s for s in sources if not isinstance(s, Paper)]
+    yield from (s for s in sources if isinstance(s, Paper))
+    for _, collection in load_paths(paths):
+        report.skipped.extend(collection.skipped)
+        yield from collection.papers
+
+
+def unique(papers: Iterable[Paper], report: IngestReport) -> Iterator[Paper]:
+    """The first paper with each id; later ones are reported as skipped duplicates."""
+    first_source: dict[str, str] = {}
+    for paper in papers:
+        if paper.paper_id in first_source:
+            reason = (
+                f"duplicate of a paper already in this ingest (from {first_source[paper.paper_id]})"
+            )
+            report.skipped.append(Skipped(paper.source, f"paper {paper.paper_id}", reason))
+            continue
+        first_source[paper.paper_id] = paper.source
+        yield paper
+
+
+def batched(items: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
+    batch: list[Paper] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class Ingester:
+    """Writes papers into the vector store and keeps the keyword index in step."""
+
+    def __init__(
+        self, store: VectorStore, keyword: KeywordIndex, chunker: Chunker, batch_size: int
+    ) -> None:
+        self.store, self.keyword, self.chunker, self.batch_size = (
+            store,
+            keyword,
+            chunker,
+            batch_size,
+        )
+
+    def ingest(
+        self, sources: Source | Iterable[Source], progress: Progress | None = None
+    ) -> IngestReport:
+        started = time.perf_counter()
+        report = IngestReport()
+        removed: set[str] = set()
+        added_rows: list[Row] = []
+        generation = ""
+        planned = 0
+        for group in batched(unique(iter_papers(sources, report), report), PAPERS_PER_GROUP):
+            to_write, to_delete = self._diff(group, report)
+            if (to_write or to_delete) and not generation:
+                generation = self.store.new_generation()
+            to_write.sort(key=lambda c: len(c.text))  # similar lengths batch with less padding
+            planned += len(to_write)
+            for start in range(0, len(to_write), self.batch_size):
+                batch = to_write[start : start + self.batch_size]
+                self.store.add(batch)
+                report.chunks_written += len(batch)
+                log.info("wrote %d/%d chunks", report.chunks_written, planned)
+                if progress:
+                    progress(report.chunks_written, planned)
+            self.store.delete(to_delete)
+            report.chunks_deleted += len(to_delete)
+            removed.update(to_delete)
+            added_rows += make_rows((c.chunk_id, c.text, c.metadata) for c in to_write)
+
+        if generation:
+            self.keyword.update(removed, added_rows, generation)
+        report.seconds = time.perf_counter() - started
+        return report
+
+    def _diff(self, papers: list[Paper], report: IngestReport) -> tuple[list[Chunk], list[str]]:
+        """The chunks to write and the stale chunk ids to delete for `papers`."""
+        existing = self.store.chunk_ids_by_paper([p.paper_id for p in papers])
+        to_write: list[Chunk] = []
+        to_delete: list[str] = []
+        for paper in papers:
+            chunks = self.chunker.split(paper)
+            expected = {c.chunk_id for c in chunks}
+            present = existing.get(paper.paper_id, set())
+            if present == expected:
+                report.unchanged.append(paper.paper_id)
+                continue
+            older = {c for c in present if f"#{paper.content_hash}-" not in c}
+            (report.updated if older else report.added).append(paper.paper_id)
+            to_write += [c for c in chunks if c.chunk_id not in present]
+            to_delete += sorted(present - expected)
+        return to_write, to_delete
+
+    def remove(self, paper_id: str) -> int:
+        """Delete a paper's chunks; the number deleted (0 when the paper is not indexed)."""
+        chunk_ids = self.store.paper_chunks(paper_id)
+        if chunk_ids:
+            generation = self.store.new_generation()
+            self.store.delete(chunk_ids)
+            self.keyword.update(set(chunk_ids), [], generation)
+        return len(chunk_ids)

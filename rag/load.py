@@ -1,0 +1,334 @@
+"""Load paper collections: Daily Papers page text, HF JSON, JSONL, CSV and arXiv Atom.
+
+Each loader yields papers and, for every record it cannot use, a `Skipped` that names the
+file and the line or record, so one bad record never stops the rest of the file.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+ARXIV_NEW = re.compile(r"(?<![\d.])(\d{4}\.\d{4,5})(?:v\d+)?(?![\d])")
+ARXIV_OLD = re.compile(r"\b([a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?\b")
+HEADER_DATE = re.compile(r"^(?:[A-Z][a-z]{2,8}) \d{1,2}(?:, (\d{4}))?$")
+ATOM = "{http://www.w3.org/2005/Atom}"
+MAX_TITLE_CHARS = 300
+
+
+class LoadError(ValueError):
+    """A path that cannot be read as a collection at all."""
+
+
+@dataclass(frozen=True)
+class Paper:
+    """One paper. `paper_id` defaults to the arXiv id, else a hash of the normalized title."""
+
+    title: str
+    abstract: str
+    paper_id: str = ""
+    url: str = ""
+    authors: tuple[str, ...] = ()
+    date: str = ""  # ISO YYYY-MM-DD, or "" when unknown
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        title, abstract = squash(self.title), squash(self.abstract)
+        if not title:
+            raise ValueError("missing title")
+        if not abstract:
+            raise ValueError("missing abstract")
+        if len(title) > MAX_TITLE_CHARS:
+            raise ValueError(f"title longer than {MAX_TITLE_CHARS} characters")
+        object.__setattr__(self, "title", title)
+        object.__setattr__(self, "abstract", abstract)
+        object.__setattr__(self, "authors", tuple(a for a in map(squash, self.authors) if a))
+        object.__setattr__(self, "date", parse_date(self.date))
+        given_id = squash(self.paper_id)
+        arxiv = arxiv_id(given_id) or arxiv_id(self.url)
+        object.__setattr__(self, "paper_id", arxiv or given_id or title_hash(title))
+        url = squash(self.url) or (f"https://arxiv.org/abs/{arxiv}" if arxiv else "")
+        object.__setattr__(self, "url", url)
+
+    @property
+    def content_hash(self) -> str:
+        """Changes whenever anything indexed about the paper changes (not its source file)."""
+        parts = [self.title, self.abstract, self.url, "; ".join(self.authors), self.date]
+        return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:12]
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """A record or file that was not ingested, and why."""
+
+    source: str
+    location: str
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.source}, {self.location}: {self.reason}"
+
+
+@dataclass
+class Collection:
+    """What a file held: the usable papers, and the records that were skipped."""
+
+    papers: list[Paper] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+
+def squash(text: Any) -> str:
+    return " ".join(str(text or "").split())
+
+
+def normalize_title(title: str) -> str:
+    return " ".join(re.sub(r"[^\w\s]", " ", title.casefold()).split())
+
+
+def title_hash(title: str) -> str:
+    return hashlib.sha1(normalize_title(title).encode()).hexdigest()[:12]
+
+
+def arxiv_id(text: str) -> str:
+    """The arXiv id of a bare id or an arXiv URL (version stripped); "" when there is none."""
+    text = text.strip()
+    match = ARXIV_NEW.fullmatch(text) or ARXIV_OLD.fullmatch(text)
+    if not match and "arxiv.org" in text.lower():
+        match = ARXIV_NEW.search(text) or ARXIV_OLD.search(text)
+    return match.group(1) if match else ""
+
+
+def parse_date(value: Any) -> str:
+    """ISO date from a date, datetime or ISO-like string; "" when unknown or unparseable."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()[:10]
+    text = squash(value)
+    try:
+        return date.fromisoformat(text[:10]).isoformat() if text else ""
+    except ValueError:
+        return ""
+
+
+def split_authors(value: Any) -> tuple[str, ...]:
+    """Authors from a list of names or {"name": ...} objects, or a ';'/','-separated string."""
+    if isinstance(value, list):
+        return tuple(squash(a.get("name") if isinstance(a, dict) else a) for a in value)
+    text = squash(value)
+    return tuple(text.split(";") if ";" in text else text.split(",")) if text else ()
+
+
+def load_paths(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Collection]]:
+    """Each supported file under `paths` (directories are walked) with what it holds."""
+    files: list[Path] = []
+    for raw in paths:
+        path = Path(raw).expanduser()
+        if path.is_dir():
+            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in LOADERS)
+            if not found:
+                raise LoadError(f"{path}: no collection files ({', '.join(LOADERS)}) inside")
+            files.extend(found)
+        elif path.is_file():
+            if path.suffix.lower() not in LOADERS:
+                raise LoadError(
+                    f"{path}: unsupported file type {path.suffix or '(none)'};"
+                    f" use one of {', '.join(LOADERS)}"
+                )
+            files.append(path)
+        else:
+            raise LoadError(f"{path}: no such file or directory")
+    for path in files:
+        yield path, load_file(path)
+
+
+def load_file(path: Path) -> Collection:
+    """Parse one file by its extension. Problems are reported in `Collection.skipped`."""
+    source = path.name
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        return Collection(skipped=[Skipped(source, "file", f"cannot read: {exc.strerror}")])
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        return Collection(skipped=[Skipped(source, f"line {line}", "not valid UTF-8 text")])
+    collection = Collection()
+    for location, record in LOADERS[path.suffix.lower()](text):
+        if isinstance(record, str):
+            collection.skipped.append(Skipped(source, location, record))
+            continue
+        try:
+            collection.papers.append(replace(record, source=source))
+        except ValueError as exc:
+            collection.skipped.append(Skipped(source, location, str(exc)))
+    return collection
+
+
+Record = tuple[str, "Paper | str"]
+
+
+def make_paper(fields: dict[str, Any]) -> Paper | str:
+    """A Paper from loosely named fields, or the reason it cannot be made."""
+    if not isinstance(fields, dict):
+        return f"expected an object, got {type(fields).__name__}"
+    if isinstance(fields.get("paper"), dict):  # the HF API's {"paper": {...}, ...} form
+        fields = {**fields, **fields["paper"]}
+    try:
+        return Paper(
+            title=fields.get("title") or "",
+            abstract=fields.get("abstract") or fields.get("summary") or "",
+            paper_id=str(fields.get("id") or fields.get("paper_id") or ""),
+            url=squash(fields.get("url") or fields.get("arxivUrl") or ""),
+            authors=split_authors(fields.get("authors")),
+            date=fields.get("date") or fields.get("publishedAt") or fields.get("published") or "",
+        )
+    except ValueError as exc:
+        return str(exc)
+
+
+def read_daily_papers(text: str) -> Iterator[Record]:
+    """The Daily Papers page copied as text: a header, then title and abstract paragraphs."""
+    paragraphs: list[tuple[int, str]] = []  # (first line number, text)
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            paragraphs.append((0, ""))
+        elif paragraphs and paragraphs[-1][1]:
+            paragraphs[-1] = (paragraphs[-1][0], f"{paragraphs[-1][1]}\n{line.strip()}")
+        else:
+            paragraphs.append((line_no, line.strip()))
+    paragraphs = [(line_no, para) for line_no, para in paragraphs if para]
+
+    page_date = ""
+    for index, (_, para) in enumerate(paragraphs[:12]):
+        match = HEADER_DATE.match(para)
+        if match:  # the header ends with the page's date, e.g. "Aug 7"
+            if match.group(1):
+                page_date = datetime.strptime(para, "%b %d, %Y").date().isoformat()
+            paragraphs = paragraphs[index + 1 :]
+            break
+
+    def is_abstract(para: str) -> bool:
+        return "\n" in para or len(para) > MAX_TITLE_CHARS or para.count(". ") >= 2
+
+    i = 0
+    while i < len(paragraphs):
+        line, para = paragraphs[i]
+        if is_abstract(para):
+            yield f"line {line}", "abstract without a title before it"
+            i += 1
+        elif i + 1 < len(paragraphs) and is_abstract(paragraphs[i + 1][1]):
+            abstract = paragraphs[i + 1][1]
+            yield (
+                f"line {line}",
+                make_paper({"title": para, "abstract": abstract, "date": page_date}),
+            )
+            i += 2
+        else:
+            yield f"line {line}", f"title without an abstract: {para[:80]!r}"
+            i += 1
+
+
+def read_json(text: str) -> Iterator[Record]:
+    """A JSON list of papers, or an object with a "papers" list (the HF daily-papers form)."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        yield f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}"
+        return
+    if isinstance(data, dict) and isinstance(data.get("papers"), list):
+        data = data["papers"]
+    if not isinstance(data, list):
+        yield "file", 'expected a list of papers or an object with a "papers" list'
+        return
+    for index, record in enumerate(data, 1):
+        yield f"record {index}", make_paper(record)
+
+
+def read_jsonl(text: str) -> Iterator[Record]:
+    """One JSON object per line."""
+    for line_no, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            yield f"line {line_no}", f"invalid JSON: {exc.msg} at column {exc.colno}"
+            continue
+        yield f"line {line_no}", make_paper(record)
+
+
+def read_csv(text: str) -> Iterator[Record]:
+    """A header row with `title` and `abstract` columns, optionally id, url, authors, date."""
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    columns = {c.strip().lower() for c in reader.fieldnames or []}
+    missing = {"title", "abstract"} - columns
+    if missing:
+        yield "line 1", f"missing column(s) {', '.join(sorted(missing))} in the header row"
+        return
+    try:
+        for row in reader:
+            fields = {(k or "").strip().lower(): v for k, v in row.items() if k}
+            yield f"line {reader.line_num}", make_paper(fields)
+    except csv.Error as exc:
+        yield f"line {reader.line_num}", f"malformed CSV: {exc}"
+
+
+def read_atom(text: str) -> Iterator[Record]:
+    """An arXiv API response (Atom XML)."""
+    if re.search(r"<!(DOCTYPE|ENTITY)", text):
+        yield "file", "XML with a DOCTYPE or entity declarations is not accepted"
+        return
+    try:
+        root = ET.fromstring(text)
+    except ET.ParseError as exc:
+        line, column = exc.position
+        yield f"line {line}, column {column}", f"invalid XML: {exc}"
+        return
+    entries = root.findall(f"{ATOM}entry")
+    if root.tag != f"{ATOM}feed":
+        yield "file", f"expected an Atom <feed>, found <{root.tag.split('}')[-1]}>"
+        return
+    for index, entry in enumerate(entries, 1):
+        entry_id = entry.findtext(f"{ATOM}id", "")
+        if "/api/errors" in entry_id:
+            yield f"entry {index}", f"arXiv API error: {squash(entry.findtext(f'{ATOM}summary'))}"
+            continue
+        links = [
+            link.get("href", "")
+            for link in entry.findall(f"{ATOM}link")
+            if link.get("rel", "alternate") == "alternate"
+        ]
+        yield (
+            f"entry {index}",
+            make_paper(
+                {
+                    "id": entry_id,
+                    "title": entry.findtext(f"{ATOM}title", ""),
+                    "summary": entry.findtext(f"{ATOM}summary", ""),
+                    "authors": [
+                        squash(a.findtext(f"{ATOM}name")) for a in entry.findall(f"{ATOM}author")
+                    ],
+                    "published": entry.findtext(f"{ATOM}published", ""),
+                    "url": links[0] if links else "",
+                }
+            ),
+        )
+
+
+LOADERS: dict[str, Callable[[str], Iterator[Record]]] = {
+    ".txt": read_daily_papers,
+    ".json": read_json,
+    ".jsonl": read_jsonl,
+    ".csv": read_csv,
+    ".xml": read_atom,
+    ".atom": read_atom,
+}

@@ -1,0 +1,222 @@
+"""Hybrid search: dense (Chroma) and BM25 candidates fused by reciprocal rank, one hit per paper."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from langchain_core.callbacks import CallbackManagerForRetrieverRun
+from langchain_core.documents import Document
+from langchain_core.retrievers import BaseRetriever
+from pydantic import ConfigDict
+
+from rag.config import SearchSettings
+from rag.keyword import KeywordIndex, Row
+from rag.load import parse_date, squash
+from rag.store import StoredChunk, VectorStore
+
+Mode = Literal["hybrid", "dense", "keyword"]
+MAX_QUERY_CHARS = 2000
+
+
+@dataclass(frozen=True)
+class Filters:
+    """Metadata filters, applied to dense and keyword search alike.
+
+    Dates are inclusive ISO dates; papers of unknown date are left out by a date filter.
+    `author` is a case-insensitive substring of any author's name.
+    """
+
+    date_from: str = ""
+    date_to: str = ""
+    author: str = ""
+    source: str = ""
+
+    def __post_init__(self) -> None:
+        for name in ("date_from", "date_to"):
+            value = getattr(self, name)
+            if value and not parse_date(value):
+                raise ValueError(f"{name} must be an ISO date (YYYY-MM-DD), got {value!r}")
+            object.__setattr__(self, name, parse_date(value))
+        object.__setattr__(self, "author", squash(self.author).casefold())
+        object.__setattr__(self, "source", squash(self.source))
+
+    def __bool__(self) -> bool:
+        return any((self.date_from, self.date_to, self.author, self.source))
+
+    def date_range(self) -> tuple[int, int] | None:
+        if not (self.date_from or self.date_to):
+            return None
+        low = int(self.date_from.replace("-", "")) if self.date_from else 1
+        high = int(self.date_to.replace("-", "")) if self.date_to else 99991231
+        return low, high
+
+    def accepts(self, row: Row) -> bool:
+        dates = self.date_range()
+        return (
+            (dates is None or dates[0] <= row.date_num <= dates[1])
+            and (not self.source or row.source == self.source)
+            and (not self.author or self.author in row.authors)
+        )
+
+
+@dataclass
+class Hit:
+    """One paper found for a query, with its best-matching chunk as evidence.
+
+    `score` is the cosine similarity of the query and that chunk (-1..1): comparable across
+    queries. `fused` is the reciprocal-rank-fusion score that orders hits within a query.
+    """
+
+    paper_id: str
+    title: str
+    score: float
+    text: str
+    url: str = ""
+    authors: list[str] = field(default_factory=list)
+    date: str = ""
+    source: str = ""
+    chunk_id: str = ""
+    fused: float = 0.0
+    dense_rank: int | None = None
+    keyword_rank: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def paper_of(chunk_id: str) -> str:
+    """Chunk ids are `{paper_id}#{content_hash}-{index}`."""
+    return chunk_id.rsplit("#", 1)[0]
+
+
+def chunk_piece(chunk: StoredChunk) -> str:
+    """The abstract text of a stored chunk, without the title line it was embedded with."""
+    title = str(chunk.metadata.get("title", ""))
+    return chunk.text.removeprefix(f"{title}\n\n")
+
+
+class HybridSearch:
+    """Reciprocal rank fusion of dense and keyword rankings, at the paper level."""
+
+    def __init__(
+        self,
+        store: VectorStore,
+        keyword: KeywordIndex,
+        embed_query: Callable[[str], np.ndarray],
+        settings: SearchSettings,
+    ) -> None:
+        self.store, self.keyword, self.embed_query, self.settings = (
+            store,
+            keyword,
+            embed_query,
+            settings,
+        )
+
+    def _where(self, filters: Filters) -> dict[str, Any] | None:
+        """The Chroma filter for `filters`; author substrings become a paper-id list."""
+        clauses: list[dict[str, Any]] = []
+        dates = filters.date_range()
+        if dates:
+            clauses += [{"date_num": {"$gte": dates[0]}}, {"date_num": {"$lte": dates[1]}}]
+        if filters.source:
+            clauses.append({"source": filters.source})
+        if filters.author:
+            papers = sorted({r.paper_id for r in self.keyword.rows if filters.author in r.authors})
+            clauses.append({"paper_id": {"$in": papers}})
+        if not clauses:
+            return None
+        return clauses[0] if len(clauses) == 1 else {"$and": clauses}
+
+    def search(
+        self, query: str, k: int, filters: Filters | None = None, mode: Mode = "hybrid"
+    ) -> list[Hit]:
+        query = squash(query)
+        if not query:
+            raise ValueError("the query is empty")
+        query = query[:MAX_QUERY_CHARS]
+        filters = filters or Filters()
+        mask = None
+        if filters:
+            mask = np.array([filters.accepts(row) for row in self.keyword.rows], np.float32)
+            if not mask.any():
+                return []
+        n = self.settings.candidates
+        vector = self.embed_query(query)
+        dense = self.store.dense(vector, n, self._where(filters)) if mode != "keyword" else []
+        keyword = self.keyword.search(query, n, mask) if mode != "dense" else []
+
+        weights = {
+            "hybrid": (self.settings.dense_weight, self.settings.keyword_weight),
+            "dense": (1.0, 0.0),
+            "keyword": (0.0, 1.0),
+        }[mode]
+        rankings = [[c.chunk_id for c, _ in dense], [row.chunk_id for row, _ in keyword]]
+        chunk_fused: dict[str, float] = {}
+        paper_fused: dict[str, float] = {}
+        paper_ranks: dict[str, list[int | None]] = {}
+        for which, (weight, ranking) in enumerate(zip(weights, rankings, strict=True)):
+            seen_papers: list[str] = []
+            for rank, chunk_id in enumerate(ranking, 1):
+                chunk_fused[chunk_id] = chunk_fused.get(chunk_id, 0.0) + weight / (
+                    self.settings.rrf_k + rank
+                )
+                paper_id = paper_of(chunk_id)
+                if paper_id not in seen_papers:
+                    seen_papers.append(paper_id)
+                    paper_rank = len(seen_papers)
+                    paper_fused[paper_id] = paper_fused.get(paper_id, 0.0) + weight / (
+                        self.settings.rrf_k + paper_rank
+                    )
+                    paper_ranks.setdefault(paper_id, [None, None])[which] = paper_rank
+
+        top = sorted(paper_fused, key=lambda p: -paper_fused[p])[:k]
+        evidence = {
+            p: max((c for c in chunk_fused if paper_of(c) == p), key=chunk_fused.__getitem__)
+            for p in top
+        }
+        known = {c.chunk_id: (c, sim) for c, sim in dense}
+        missing = [c for c in evidence.values() if c not in known]
+        for chunk_id, (chunk, chunk_vector) in self.store.fetch(missing).items():
+            known[chunk_id] = (chunk, float(chunk_vector @ vector))
+
+        hits = []
+        for paper_id in top:
+            chunk, similarity = known[evidence[paper_id]]
+            meta = chunk.metadata
+            hits.append(
+                Hit(
+                    paper_id=paper_id,
+                    title=str(meta.get("title", "")),
+                    score=round(float(similarity), 4),
+                    text=chunk_piece(chunk),
+                    url=str(meta.get("url", "")),
+                    authors=[a for a in str(meta.get("authors", "")).split("; ") if a],
+                    date=str(meta.get("date", "")),
+                    source=str(meta.get("source", "")),
+                    chunk_id=chunk.chunk_id,
+                    fused=round(paper_fused[paper_id], 6),
+                    dense_rank=paper_ranks[paper_id][0],
+                    keyword_rank=paper_ranks[paper_id][1],
+                )
+            )
+        return hits
+
+
+class PaperRetriever(BaseRetriever):
+    """LangChain retriever over `HybridSearch`: one Document per paper, best first."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+    searcher: HybridSearch
+    k: int = 5
+    filters: Filters | None = None
+    mode: Mode = "hybrid"
+
+    def _get_relevant_documents(
+        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
+    ) -> list[Document]:
+        hits = self.searcher.search(query, self.k, self.filters, self.mode)
+        return [Document(page_content=h.text, metadata=h.to_dict(), id=h.paper_id) for h in hits]

@@ -1,0 +1,90 @@
+"""Split abstracts into token-sized chunks that fit the embedding model's window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from langchain_text_splitters import RecursiveCharacterTextSplitter
+
+from rag.load import Paper
+
+ENCODING = "cl100k_base"
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A piece of one abstract. `text` is what gets embedded and keyword-indexed."""
+
+    chunk_id: str
+    paper_id: str
+    index: int
+    piece: str  # the abstract text alone
+    text: str  # title + piece, so a chunk is never anonymous
+    metadata: dict[str, Any]
+
+
+def chunk_metadata(paper: Paper, index: int, count: int) -> dict[str, Any]:
+    """Chroma metadata of a chunk: only str, int and float values."""
+    metadata: dict[str, Any] = {
+        "paper_id": paper.paper_id,
+        "title": paper.title,
+        "chunk_index": index,
+        "chunk_count": count,
+        "url": paper.url,
+        "date": paper.date,
+        "date_num": int(paper.date.replace("-", "")) if paper.date else 0,
+        "authors": "; ".join(paper.authors),
+        "source": paper.source,
+        "content_hash": paper.content_hash,
+    }
+    if index == 0:  # the whole abstract once per paper, for answers and source cards
+        metadata["abstract"] = paper.abstract
+    return metadata
+
+
+class Chunker:
+    """Splits with tiktoken through langchain-text-splitters, then checks the model's window.
+
+    `fits` says whether a chunk's text is seen whole by the embedding model; a piece that does
+    not fit (long titles, symbol-heavy text) is split again with half the token budget.
+    """
+
+    def __init__(self, tokens: int, overlap: int, fits: Callable[[str], bool]) -> None:
+        self.tokens, self.overlap, self.fits = tokens, overlap, fits
+        self._splitters: dict[int, RecursiveCharacterTextSplitter] = {}
+
+    def _splitter(self, tokens: int) -> RecursiveCharacterTextSplitter:
+        if tokens not in self._splitters:
+            self._splitters[tokens] = RecursiveCharacterTextSplitter.from_tiktoken_encoder(
+                encoding_name=ENCODING,
+                chunk_size=tokens,
+                chunk_overlap=min(self.overlap, tokens // 2),
+                separators=["\n\n", "\n", ". ", "; ", ", ", " ", ""],
+                keep_separator="end",
+            )
+        return self._splitters[tokens]
+
+    def _pieces(self, title: str, text: str, tokens: int) -> list[str]:
+        pieces = []
+        for piece in self._splitter(tokens).split_text(text):
+            if tokens > 16 and not self.fits(f"{title}\n\n{piece}"):
+                pieces.extend(self._pieces(title, piece, tokens // 2))
+            else:
+                pieces.append(piece)
+        return pieces
+
+    def split(self, paper: Paper) -> list[Chunk]:
+        pieces = self._pieces(paper.title, paper.abstract, self.tokens)
+        return [
+            Chunk(
+                chunk_id=f"{paper.paper_id}#{paper.content_hash}-{index}",
+                paper_id=paper.paper_id,
+                index=index,
+                piece=piece,
+                text=f"{paper.title}\n\n{piece}",
+                metadata=chunk_metadata(paper, index, len(pieces)),
+            )
+            for index, piece in enumerate(pieces)
+        ]

@@ -1,0 +1,155 @@
+"""Insert and dense search: chunks in Chroma through langchain-chroma.
+
+Chroma is the source of truth. The keyword index is derived from it and checked against
+the collection's `generation`, a token that every write to the collection changes.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import chromadb
+import numpy as np
+from chromadb.config import Settings as ClientSettings
+from langchain_chroma import Chroma
+from langchain_core.embeddings import Embeddings
+
+from rag.config import Settings
+from rag.split import Chunk
+
+GENERATION_KEY = "paperchat_generation"
+READ_PAGE = 1000  # Chroma rows read per request when walking the whole collection
+
+
+class StoreUnavailable(RuntimeError):
+    """The Chroma server cannot be reached, or the embedded store cannot be opened."""
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    chunk_id: str
+    text: str
+    metadata: dict[str, Any]
+
+
+def open_client(settings: Settings) -> chromadb.ClientAPI:
+    client_settings = ClientSettings(anonymized_telemetry=False, allow_reset=True)
+    if settings.chroma.host:
+        where = f"{settings.chroma.host}:{settings.chroma.port}"
+        try:
+            client = chromadb.HttpClient(
+                host=settings.chroma.host,
+                port=settings.chroma.port,
+                ssl=settings.chroma.ssl,
+                settings=client_settings,
+            )
+            client.heartbeat()
+        except Exception as exc:
+            raise StoreUnavailable(f"cannot reach the Chroma server at {where}: {exc}") from exc
+        return client
+    path = settings.data_dir / "chroma"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        return chromadb.PersistentClient(path=str(path), settings=client_settings)
+    except Exception as exc:
+        raise StoreUnavailable(f"cannot open the Chroma store in {path}: {exc}") from exc
+
+
+class VectorStore:
+    """One Chroma collection of chunks, cosine space, embedded by our own model."""
+
+    def __init__(self, settings: Settings, embeddings: Embeddings) -> None:
+        self.client = open_client(settings)
+        self.name = settings.chroma.collection
+        self.langchain = Chroma(
+            collection_name=self.name,
+            embedding_function=embeddings,
+            client=self.client,
+            collection_configuration={"hnsw": {"space": "cosine"}},
+        )
+        self.collection = self.client.get_collection(self.name, embedding_function=None)
+
+    def count(self) -> int:
+        return self.collection.count()
+
+    @property
+    def generation(self) -> str:
+        self.collection = self.client.get_collection(self.name, embedding_function=None)
+        return (self.collection.metadata or {}).get(GENERATION_KEY, "")
+
+    def new_generation(self) -> str:
+        """Mark the collection as changing; derived indexes built before now become stale."""
+        generation = uuid.uuid4().hex
+        self.collection.modify(metadata={GENERATION_KEY: generation})
+        return generation
+
+    def chunk_ids_by_paper(self, paper_ids: list[str]) -> dict[str, set[str]]:
+        found: dict[str, set[str]] = {}
+        for start in range(0, len(paper_ids), READ_PAGE):
+            batch = paper_ids[start : start + READ_PAGE]
+            rows = self.collection.get(where={"paper_id": {"$in": batch}}, include=["metadatas"])
+            for chunk_id, metadata in zip(rows["ids"], rows["metadatas"], strict=True):
+                found.setdefault(str(metadata["paper_id"]), set()).add(chunk_id)
+        return found
+
+    def add(self, chunks: list[Chunk]) -> None:
+        """Embed and upsert; chunk ids are deterministic, so a repeat never duplicates."""
+        self.langchain.add_texts(
+            [c.text for c in chunks], [c.metadata for c in chunks], [c.chunk_id for c in chunks]
+        )
+
+    def delete(self, chunk_ids: Iterable[str]) -> None:
+        ids = list(chunk_ids)
+        for start in range(0, len(ids), READ_PAGE):
+            self.collection.delete(ids=ids[start : start + READ_PAGE])
+
+    def dense(
+        self, vector: np.ndarray, n: int, where: dict[str, Any] | None
+    ) -> list[tuple[StoredChunk, float]]:
+        """The `n` nearest chunks with their cosine similarity, best first."""
+        if n <= 0:
+            return []
+        found = self.langchain.similarity_search_by_vector_with_relevance_scores(
+            vector.tolist(), k=n, filter=where
+        )
+        return [
+            (StoredChunk(doc.id or "", doc.page_content, doc.metadata), 1.0 - distance)
+            for doc, distance in found
+        ]
+
+    def fetch(self, chunk_ids: list[str]) -> dict[str, tuple[StoredChunk, np.ndarray]]:
+        if not chunk_ids:
+            return {}
+        rows = self.collection.get(ids=chunk_ids, include=["documents", "metadatas", "embeddings"])
+        return {
+            chunk_id: (StoredChunk(chunk_id, text, metadata), np.asarray(vector, np.float32))
+            for chunk_id, text, metadata, vector in zip(
+                rows["ids"], rows["documents"], rows["metadatas"], rows["embeddings"], strict=True
+            )
+        }
+
+    def paper_chunks(self, paper_id: str) -> list[str]:
+        return self.collection.get(where={"paper_id": paper_id}, include=[])["ids"]
+
+    def walk(self) -> Iterator[StoredChunk]:
+        """Every chunk in the collection, page by page."""
+        offset = 0
+        while True:
+            rows = self.collection.get(
+                include=["documents", "metadatas"], limit=READ_PAGE, offset=offset
+            )
+            for chunk_id, text, metadata in zip(
+                rows["ids"], rows["documents"], rows["metadatas"], strict=True
+            ):
+                yield StoredChunk(chunk_id, text, metadata)
+            if len(rows["ids"]) < READ_PAGE:
+                return
+            offset += READ_PAGE
+
+    def reset(self) -> None:
+        """Delete every chunk: the collection is dropped and created empty."""
+        self.langchain.reset_collection()
+        self.collection = self.client.get_collection(self.name, embedding_function=None)

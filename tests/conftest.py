@@ -1,0 +1,134 @@
+"""Shared fixtures: real Chroma, the real embedding model, and a guard against network use."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import rag  # noqa: F401  (switches telemetry off before anything else is imported)
+from rag.api import PaperChat
+from rag.config import ChromaSettings, Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_COLLECTION = ROOT / "data" / "daily_papers.txt"
+HF_JSON = ROOT.parent / "shared" / "corpus" / "hf_daily_papers_2026-10-03.json"
+BIN = Path(sys.executable).parent
+
+outside_connections: list[str] = []
+_connect = socket.socket.connect
+_connect_ex = socket.socket.connect_ex
+
+
+def _is_local(address) -> bool:
+    if not isinstance(address, tuple):  # unix sockets
+        return True
+    host = address[0]
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _guarded(original):
+    def connect(self, address):
+        if not _is_local(address):
+            outside_connections.append(repr(address))
+            raise OSError(f"test network guard: connection to {address!r} refused")
+        return original(self, address)
+
+    return connect
+
+
+@pytest.fixture(autouse=True)
+def no_network(monkeypatch):
+    """Any connection that leaves this machine fails the test (telemetry included)."""
+    monkeypatch.setattr(socket.socket, "connect", _guarded(_connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", _guarded(_connect_ex))
+    outside_connections.clear()
+    yield
+    assert not outside_connections, f"tried to reach the network: {outside_connections}"
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    """One model cache for the session: the ONNX conversion runs once."""
+    return tmp_path_factory.mktemp("cache")
+
+
+@pytest.fixture
+def make_settings(tmp_path, cache_dir):
+    def make(**overrides) -> Settings:
+        overrides.setdefault("data_dir", tmp_path / "data")
+        return Settings(cache_dir=cache_dir, _env_file=None, **overrides)
+
+    return make
+
+
+@pytest.fixture
+def chat(make_settings) -> PaperChat:
+    """An empty collection of its own for each test."""
+    return PaperChat(make_settings())
+
+
+@pytest.fixture(scope="session")
+def default_chat(tmp_path_factory, cache_dir) -> PaperChat:
+    """The default 59-paper collection, ingested once; tests must not change it."""
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("default"), cache_dir=cache_dir, _env_file=None
+    )
+    chat = PaperChat(settings)
+    report = chat.ingest(DEFAULT_COLLECTION)
+    assert len(report.added) == 59
+    return chat
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real `chroma run` server on loopback, for server-mode tests."""
+    chroma = shutil.which("chroma", path=str(BIN)) or shutil.which("chroma")
+    assert chroma, "the chroma CLI is not installed"
+    port = free_port()
+    path = tmp_path_factory.mktemp("chroma-server")
+    env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
+    log = (path / "server.log").open("w")
+    process = subprocess.Popen(
+        [chroma, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                break
+        assert process.poll() is None, (path / "server.log").read_text()
+        time.sleep(0.2)
+    else:
+        process.kill()
+        pytest.fail("chroma run did not start within 30 s")
+    yield ChromaSettings(host="127.0.0.1", port=port)
+    process.terminate()
+    process.wait(timeout=10)

@@ -1,0 +1,103 @@
+"""The `paperchat` command, run as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from conftest import DEFAULT_COLLECTION, write_jsonl
+
+
+@pytest.fixture
+def run(tmp_path, cache_dir):
+    env = {
+        **os.environ,
+        "PAPERCHAT_DATA_DIR": str(tmp_path / "data"),
+        "PAPERCHAT_CACHE_DIR": str(cache_dir),
+        "COLUMNS": "200",
+    }
+
+    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "rag", *args],
+            env=env,
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+        )
+
+    return run
+
+
+def test_ingest_search_stats_remove_reset(run, tmp_path):
+    path = write_jsonl(
+        tmp_path / "papers.jsonl",
+        [
+            {
+                "id": "2310.02743",
+                "title": "Reward Model Ensembles Help Mitigate Overoptimization",
+                "abstract": "Learned reward models are susceptible to overoptimization.",
+                "authors": ["Thomas Coste"],
+                "date": "2023-10-04",
+            },
+            {
+                "title": "Sharpness-Aware Training for Free",
+                "abstract": "Sharpness-aware minimization improves generalization.",
+            },
+            {"title": "Missing abstract"},
+        ],
+    )
+    ingested = run("ingest", str(path), "--json")
+    assert ingested.returncode == 0, ingested.stderr
+    report = json.loads(ingested.stdout)
+    assert len(report["added"]) == 2
+    assert report["skipped"] == [
+        {"source": "papers.jsonl", "location": "line 3", "reason": "missing abstract"}
+    ]
+
+    searched = run("search", "reward overoptimization", "-k", "1", "--json")
+    (hit,) = json.loads(searched.stdout)
+    assert hit["paper_id"] == "2310.02743" and hit["url"] == "https://arxiv.org/abs/2310.02743"
+
+    by_author = json.loads(run("search", "sharpness", "--author", "coste", "--json").stdout)
+    assert [h["paper_id"] for h in by_author] == ["2310.02743"]
+    assert "No matching papers" in run("search", "sharpness", "--author", "nobody").stdout
+
+    stats = json.loads(run("stats", "--json").stdout)
+    assert (stats["papers"], stats["sources"]) == (2, {"papers.jsonl": 2})
+
+    assert run("remove", "2310.02743").returncode == 0
+    missing = run("remove", "2310.02743")
+    assert missing.returncode == 1 and "no paper with id" in missing.stderr
+    assert run("reset").returncode == 2
+    assert run("reset", "--yes").returncode == 0
+    assert json.loads(run("stats", "--json").stdout)["papers"] == 0
+
+
+def test_human_output_and_interactive_search(run):
+    ingested = run("ingest", str(DEFAULT_COLLECTION))
+    assert "59 added, 0 updated, 0 unchanged, 0 skipped" in ingested.stdout
+    session = run("search", stdin="reward overoptimization\n\n")
+    assert session.returncode == 0
+    assert "Reward Model Ensembles Help Mitigate Overoptimization" in session.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("ingest", "nowhere.json"), "nowhere.json: no such file or directory"),
+        (("search", "   "), "the query is empty"),
+        (("search", "x", "--from", "yesterday"), "date_from must be an ISO date"),
+        (("search", "x", "--mode", "fuzzy"), "--mode must be hybrid, dense or keyword"),
+    ],
+)
+def test_clear_errors(run, args, message):
+    result = run(*args)
+    assert result.returncode == 2
+    assert message in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr

@@ -1,0 +1,69 @@
+"""Settings come from PAPERCHAT_* variables and .env, and `.env.example` lists them all."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from conftest import ROOT
+from pydantic import ValidationError
+
+from rag.config import Settings
+
+
+def test_environment_variables_map_to_sections(monkeypatch, tmp_path):
+    monkeypatch.setenv("PAPERCHAT_DATA_DIR", str(tmp_path / "d"))
+    monkeypatch.setenv("PAPERCHAT_CHROMA_HOST", "db.local")
+    monkeypatch.setenv("PAPERCHAT_CHROMA_PORT", "9000")
+    monkeypatch.setenv("PAPERCHAT_EMBEDDING_BATCH_SIZE", "7")
+    monkeypatch.setenv("PAPERCHAT_SEARCH_RRF_K", "10")
+    settings = Settings(_env_file=None)
+    assert settings.data_dir == tmp_path / "d"
+    assert settings.cache_dir == tmp_path / "d" / "cache"
+    assert (settings.chroma.host, settings.chroma.port) == ("db.local", 9000)
+    assert settings.embedding.batch_size == 7
+    assert settings.search.rrf_k == 10
+
+
+def test_dotenv_file(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Path(".env").write_text("PAPERCHAT_CHUNK_TOKENS=120\nPAPERCHAT_SEARCH_K=9\n")
+    settings = Settings()
+    assert (settings.chunk.tokens, settings.search.k) == (120, 9)
+
+
+def test_invalid_values_are_rejected(monkeypatch):
+    monkeypatch.setenv("PAPERCHAT_CHUNK_TOKENS", "100")
+    monkeypatch.setenv("PAPERCHAT_CHUNK_OVERLAP", "100")
+    with pytest.raises(ValidationError, match="overlap"):
+        Settings(_env_file=None)
+
+
+def all_variables(model, prefix="PAPERCHAT_") -> set[str]:
+    names = set()
+    for name, field in model.model_fields.items():
+        annotation = field.annotation
+        if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+            names |= {f"{prefix}{name.upper()}_{sub.upper()}" for sub in annotation.model_fields}
+        else:
+            names.add(f"{prefix}{name.upper()}")
+    return names
+
+
+def test_env_example_lists_every_setting():
+    text = (ROOT / ".env.example").read_text()
+    listed = set(re.findall(r"^#?\s*(PAPERCHAT_[A-Z_]+)=", text, re.MULTILINE))
+    assert listed == all_variables(Settings)
+    readme = (ROOT / "README.md").read_text()
+    assert all(name in readme for name in listed)
+
+
+def test_importing_rag_is_cheap():
+    import subprocess
+    import sys
+
+    heavy = ("onnxruntime", "chromadb", "langchain_core", "bm25s")
+    code = f"import sys, rag; print(sorted(m for m in {heavy!r} if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
