@@ -68,7 +68,7 @@ class PaperChat:
         True when a rebuild was needed (a killed ingest, a lost or corrupt index file, or
         another writer on a shared Chroma server).
         """
-        generation = self.store.generation
+        generation = self.store.generation()
         if self.keyword.generation == generation and (self.keyword.rows or not self.store.count()):
             return False
         log.warning("keyword index is out of date with Chroma; rebuilding it")

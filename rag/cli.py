@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
@@ -35,17 +38,20 @@ def main(
     )
 
 
-def fail(message: str, code: int = 2) -> None:
+def fail(message: str, code: int = 2) -> NoReturn:
     errors.print(f"[bold red]error:[/] {message}", highlight=False)
     raise typer.Exit(code)
 
 
-def open_chat() -> PaperChat:
+@contextmanager
+def user_errors() -> Iterator[None]:
+    """Turn the errors a user can fix into one line on stderr and exit code 2."""
     try:
-        return PaperChat()
-    except ValueError as exc:  # invalid settings
+        yield
+    except ValidationError as exc:
         fail(f"invalid settings: {exc}")
-        raise  # unreachable: fail() exits
+    except (LoadError, StoreUnavailable, ValueError) as exc:
+        fail(str(exc))
 
 
 def emit_json(data: Any) -> None:
@@ -58,7 +64,6 @@ def ingest(
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:
     """Add papers from JSON, JSONL, CSV, arXiv Atom or Daily Papers text files."""
-    chat = open_chat()
     columns = (
         TextColumn("embedding"),
         BarColumn(),
@@ -67,17 +72,14 @@ def ingest(
         TextColumn("{task.fields[rate]:.1f} chunks/s"),
         TimeElapsedColumn(),
     )
-    try:
-        with Progress(*columns, console=errors, transient=True, disable=as_json) as bar:
-            task = bar.add_task("ingest", total=None, rate=0.0)
+    with user_errors(), Progress(*columns, console=errors, transient=True, disable=as_json) as bar:
+        task = bar.add_task("ingest", total=None, rate=0.0)
 
-            def advance(done: int, total: int) -> None:
-                elapsed = bar.tasks[0].elapsed or 1e-9
-                bar.update(task, completed=done, total=total, rate=done / elapsed)
+        def advance(done: int, total: int) -> None:
+            elapsed = bar.tasks[0].elapsed or 1e-9
+            bar.update(task, completed=done, total=total, rate=done / elapsed)
 
-            report = chat.ingest(paths, progress=advance)
-    except (LoadError, StoreUnavailable) as exc:
-        fail(str(exc))
+        report = PaperChat().ingest(paths, progress=advance)
     if as_json:
         emit_json(report.to_dict())
         return
@@ -114,19 +116,13 @@ def search(
     """Find the papers that best match a query."""
     if mode not in ("hybrid", "dense", "keyword"):
         fail(f"--mode must be hybrid, dense or keyword, not {mode!r}")
-    try:
+    with user_errors():
         filters = Filters(date_from=date_from, date_to=date_to, author=author, source=source)
-    except ValueError as exc:
-        fail(str(exc))
-    chat = open_chat()
+        chat = PaperChat()
 
     def run(text: str) -> None:
-        try:
+        with user_errors():
             hits = chat.search(text, k=k, filters=filters, mode=mode)  # type: ignore[arg-type]
-        except ValueError as exc:
-            fail(str(exc))
-        except StoreUnavailable as exc:
-            fail(str(exc))
         if as_json:
             emit_json([h.to_dict() for h in hits])
         else:
@@ -149,10 +145,8 @@ def search(
 @app.command()
 def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Papers, chunks, sources and disk use of the collection."""
-    try:
-        data = open_chat().stats()
-    except StoreUnavailable as exc:
-        fail(str(exc))
+    with user_errors():
+        data = PaperChat().stats()
     if as_json:
         emit_json(data)
         return
@@ -168,7 +162,8 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 @app.command()
 def remove(paper_id: Annotated[str, typer.Argument(help="The paper's id (see search).")]) -> None:
     """Delete one paper from the collection."""
-    deleted = open_chat().remove(paper_id)
+    with user_errors():
+        deleted = PaperChat().remove(paper_id)
     if not deleted:
         fail(f"no paper with id {paper_id!r} in the collection", code=1)
     console.print(f"Removed {paper_id} ({deleted} chunks).")
@@ -179,5 +174,6 @@ def reset(yes: Annotated[bool, typer.Option("--yes", help="Confirm.")] = False) 
     """Delete every paper in the collection."""
     if not yes:
         fail("this deletes the whole collection; pass --yes to confirm")
-    open_chat().reset()
+    with user_errors():
+        PaperChat().reset()
     console.print("The collection is empty.")

@@ -10,11 +10,12 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from rag.keyword import KeywordIndex, Row, make_rows
-from rag.load import Paper, Skipped, load_paths
+from rag.load import Paper, Skipped, find_files, load_file
 from rag.split import Chunk, Chunker
 from rag.store import VectorStore
 
@@ -52,15 +53,22 @@ Source = str | Path | Paper
 
 
 def iter_papers(sources: Source | Iterable[Source], report: IngestReport) -> Iterator[Paper]:
-    """Papers from paths and Paper objects alike; files' problems go to `report.skipped`."""
+    """Papers from paths and Paper objects alike; files' problems go to `report.skipped`.
+
+    Missing or unsupported paths raise `LoadError` here, before anything is written.
+    """
     if isinstance(sources, str | Path | Paper):
         sources = [sources]
     sources = list(sources)
-    paths = [s for s in sources if not isinstance(s, Paper)]
-    yield from (s for s in sources if isinstance(s, Paper))
-    for _, collection in load_paths(paths):
-        report.skipped.extend(collection.skipped)
-        yield from collection.papers
+    files = find_files(s for s in sources if not isinstance(s, Paper))
+
+    def papers_in_files() -> Iterator[Paper]:
+        for path in files:
+            collection = load_file(path)
+            report.skipped.extend(collection.skipped)
+            yield from collection.papers
+
+    return chain((s for s in sources if isinstance(s, Paper)), papers_in_files())
 
 
 def unique(papers: Iterable[Paper], report: IngestReport) -> Iterator[Paper]:

@@ -86,6 +86,9 @@ class Collection:
     skipped: list[Skipped] = field(default_factory=list)
 
 
+Record = tuple[str, Paper | str]  # (location, the paper or why there is none)
+
+
 def squash(text: Any) -> str:
     return " ".join(str(text or "").split())
 
@@ -118,6 +121,16 @@ def parse_date(value: Any) -> str:
         return ""
 
 
+def parse_header_date(text: str) -> str:
+    """ "Aug 7, 2023" or "August 7, 2023" as an ISO date."""
+    for pattern in ("%b %d, %Y", "%B %d, %Y"):
+        try:
+            return datetime.strptime(text, pattern).date().isoformat()
+        except ValueError:
+            continue
+    return ""
+
+
 def split_authors(value: Any) -> tuple[str, ...]:
     """Authors from a list of names or {"name": ...} objects, or a ';'/','-separated string."""
     if isinstance(value, list):
@@ -126,8 +139,8 @@ def split_authors(value: Any) -> tuple[str, ...]:
     return tuple(text.split(";") if ";" in text else text.split(",")) if text else ()
 
 
-def load_paths(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Collection]]:
-    """Each supported file under `paths` (directories are walked) with what it holds."""
+def find_files(paths: Iterable[str | Path]) -> list[Path]:
+    """The supported files at or under `paths` (directories are walked), checked up front."""
     files: list[Path] = []
     for raw in paths:
         path = Path(raw).expanduser()
@@ -145,8 +158,7 @@ def load_paths(paths: Iterable[str | Path]) -> Iterator[tuple[Path, Collection]]
             files.append(path)
         else:
             raise LoadError(f"{path}: no such file or directory")
-    for path in files:
-        yield path, load_file(path)
+    return files
 
 
 def load_file(path: Path) -> Collection:
@@ -171,9 +183,6 @@ def load_file(path: Path) -> Collection:
         except ValueError as exc:
             collection.skipped.append(Skipped(source, location, str(exc)))
     return collection
-
-
-Record = tuple[str, "Paper | str"]
 
 
 def make_paper(fields: dict[str, Any]) -> Paper | str:
@@ -212,7 +221,7 @@ def read_daily_papers(text: str) -> Iterator[Record]:
         match = HEADER_DATE.match(para)
         if match:  # the header ends with the page's date, e.g. "Aug 7"
             if match.group(1):
-                page_date = datetime.strptime(para, "%b %d, %Y").date().isoformat()
+                page_date = parse_header_date(para)
             paragraphs = paragraphs[index + 1 :]
             break
 

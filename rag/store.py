@@ -75,10 +75,10 @@ class VectorStore:
     def count(self) -> int:
         return self.collection.count()
 
-    @property
     def generation(self) -> str:
-        self.collection = self.client.get_collection(self.name, embedding_function=None)
-        return (self.collection.metadata or {}).get(GENERATION_KEY, "")
+        """The collection's generation token, read fresh (another client may have written)."""
+        metadata = self.client.get_collection(self.name, embedding_function=None).metadata
+        return (metadata or {}).get(GENERATION_KEY, "")
 
     def new_generation(self) -> str:
         """Mark the collection as changing; derived indexes built before now become stale."""

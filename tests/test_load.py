@@ -8,7 +8,7 @@ import re
 import pytest
 from conftest import DEFAULT_COLLECTION, HF_JSON, write_jsonl
 
-from rag.load import LoadError, Paper, arxiv_id, load_file, load_paths
+from rag.load import LoadError, Paper, arxiv_id, find_files, load_file
 
 ATOM = """<?xml version="1.0" encoding="UTF-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom" xmlns:arxiv="http://arxiv.org/schemas/atom">
@@ -68,6 +68,14 @@ def test_daily_papers_text_reports_a_title_without_abstract(tmp_path):
     reasons = [f"{s.location}: {s.reason}" for s in collection.skipped]
     assert reasons[0].startswith("line 5: title without an abstract")
     assert reasons[1].startswith("line 7: title without an abstract")
+
+
+def test_daily_papers_header_with_a_year_dates_the_papers(tmp_path):
+    title, abstract = daily_papers_blocks()[0]
+    path = tmp_path / "page.txt"
+    path.write_text(f"Daily Papers\n\nAugust 7, 2023\n\n{title}\n\n{abstract}\n")
+    (paper,) = load_file(path).papers
+    assert (paper.title, paper.date) == (title, "2023-08-07")
 
 
 def test_hf_daily_papers_json():
@@ -211,19 +219,19 @@ def test_non_utf8_file_names_the_line(tmp_path):
 
 def test_paths_errors_are_specific(tmp_path):
     with pytest.raises(LoadError, match="no such file"):
-        list(load_paths([tmp_path / "missing.json"]))
+        find_files([tmp_path / "missing.json"])
     (tmp_path / "notes.pdf").write_bytes(b"%PDF")
     with pytest.raises(LoadError, match=r"unsupported file type \.pdf"):
-        list(load_paths([tmp_path / "notes.pdf"]))
+        find_files([tmp_path / "notes.pdf"])
     with pytest.raises(LoadError, match="no collection files"):
-        list(load_paths([tmp_path]))
+        find_files([tmp_path])
 
 
 def test_directories_are_walked(tmp_path):
     write_jsonl(tmp_path / "a.jsonl", [{"title": "A", "abstract": "Text A."}])
     (tmp_path / "sub").mkdir()
     write_jsonl(tmp_path / "sub" / "b.jsonl", [{"title": "B", "abstract": "Text B."}])
-    loaded = {path.name: len(c.papers) for path, c in load_paths([tmp_path])}
+    loaded = {path.name: len(load_file(path).papers) for path in find_files([tmp_path])}
     assert loaded == {"a.jsonl": 1, "b.jsonl": 1}
 
 
