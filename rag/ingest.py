@@ -102,12 +102,10 @@ class Ingester:
     def __init__(
         self, store: VectorStore, keyword: KeywordIndex, chunker: Chunker, batch_size: int
     ) -> None:
-        self.store, self.keyword, self.chunker, self.batch_size = (
-            store,
-            keyword,
-            chunker,
-            batch_size,
-        )
+        self.store = store
+        self.keyword = keyword
+        self.chunker = chunker
+        self.batch_size = batch_size
 
     def ingest(
         self, sources: Source | Iterable[Source], progress: Progress | None = None

@@ -108,12 +108,10 @@ class HybridSearch:
         embed_query: Callable[[str], np.ndarray],
         settings: SearchSettings,
     ) -> None:
-        self.store, self.keyword, self.embed_query, self.settings = (
-            store,
-            keyword,
-            embed_query,
-            settings,
-        )
+        self.store = store
+        self.keyword = keyword
+        self.embed_query = embed_query
+        self.settings = settings
 
     def _where(self, filters: Filters) -> dict[str, Any] | None:
         """The Chroma filter for `filters`; author substrings become a paper-id list."""
