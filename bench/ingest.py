@@ -47,17 +47,21 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as data_dir:
         chat = PaperChat(Settings(data_dir=Path(data_dir), cache_dir=args.cache_dir))
         papers = load_file(args.collection).papers
-        texts = [c.text for p in papers for c in chat.chunker.split(p)]
-        chat.embeddings.embed(texts[:8])  # build/load the ONNX session outside the timings
+        chunks = [c.text for p in papers for c in chat.chunker.split(p)]
+        sentences = [s.text for p in papers for s in chat.chunker.sentences(p)]
+        chat.embeddings.embed(chunks[:8])  # build/load the ONNX session outside the timings
 
+        # The model's own limit on exactly what ingest embeds: every chunk and every sentence.
         started = time.perf_counter()
-        chat.embeddings.embed(texts)
-        model_rate = len(texts) / (time.perf_counter() - started)
+        chat.embeddings.embed(chunks)
+        chunk_seconds = time.perf_counter() - started
+        started = time.perf_counter()
+        chat.embeddings.embed(sentences)
+        model_seconds = chunk_seconds + time.perf_counter() - started
 
         started = time.perf_counter()
         report = chat.ingest(args.collection)
         cold = time.perf_counter() - started
-        ingest_rate = report.chunks_written / cold
 
         started = time.perf_counter()
         again = chat.ingest(args.collection)
@@ -73,11 +77,13 @@ def main() -> None:
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     rows = [
         ("machine", f"{os.cpu_count()} cores"),
-        ("collection", f"{args.collection.name}: {len(papers)} papers, {len(texts)} chunks"),
-        ("model alone", f"{model_rate:.1f} chunks/s"),
-        ("ingest pipeline", f"{ingest_rate:.1f} chunks/s"),
-        ("pipeline / model", f"{ingest_rate / model_rate:.2f}"),
+        ("collection", f"{args.collection.name}: {len(papers)} papers"),
+        ("texts embedded", f"{len(chunks)} chunks + {len(sentences)} sentences"),
+        ("model alone, chunks", f"{len(chunks) / chunk_seconds:.1f} chunks/s"),
+        ("model alone, all texts", f"{model_seconds:.2f} s"),
         ("cold ingest", f"{cold:.2f} s"),
+        ("ingest chunks/s", f"{report.chunks_written / cold:.1f} chunks/s"),
+        ("pipeline / model", f"{model_seconds / cold:.2f}"),
         ("re-ingest (no changes)", f"{reingest * 1000:.0f} ms"),
         (f"search p50 ({args.queries} queries)", f"{statistics.median(latencies):.1f} ms"),
         (f"search p95 ({args.queries} queries)", f"{percentile(latencies, 0.95):.1f} ms"),

@@ -68,8 +68,8 @@ def ingest(
         TextColumn("embedding"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("chunks"),
-        TextColumn("{task.fields[rate]:.1f} chunks/s"),
+        TextColumn("texts"),
+        TextColumn("{task.fields[rate]:.1f} texts/s"),
         TimeElapsedColumn(),
     )
     with user_errors(), Progress(*columns, console=errors, transient=True, disable=as_json) as bar:

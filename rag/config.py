@@ -20,7 +20,7 @@ class ChromaSettings(BaseModel):
 class EmbeddingSettings(BaseModel):
     """The local all-MiniLM-L6-v2 model run on onnxruntime."""
 
-    batch_size: int = Field(32, ge=1, le=1024)
+    batch_size: int = Field(16, ge=1, le=1024, description="texts per model call")
     threads: int = Field(0, ge=0, description="onnxruntime threads; 0 means one per core")
 
 

@@ -171,7 +171,7 @@ class MiniLMEmbeddings(Embeddings):
     only when something is first embedded.
     """
 
-    def __init__(self, cache_dir: Path, batch_size: int = 32, threads: int = 0) -> None:
+    def __init__(self, cache_dir: Path, batch_size: int = 16, threads: int = 0) -> None:
         from tokenizers import Tokenizer
 
         self.source = model_source_dir()

@@ -16,12 +16,12 @@ from typing import Any
 
 from rag.keyword import KeywordIndex, Row, make_rows
 from rag.load import Paper, Skipped, find_files, load_file
-from rag.split import Chunk, Chunker
+from rag.split import Chunk, Chunker, Sentence
 from rag.store import VectorStore
 
 log = logging.getLogger(__name__)
 PAPERS_PER_GROUP = 256  # papers diffed against Chroma per request
-Progress = Callable[[int, int], None]  # (chunks written, chunks to write so far)
+Progress = Callable[[int, int], None]  # (texts embedded, texts to embed so far)
 
 
 @dataclass
@@ -33,6 +33,7 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     chunks_written: int = 0
+    sentences_written: int = 0
     chunks_deleted: int = 0
     seconds: float = 0.0
 
@@ -40,7 +41,8 @@ class IngestReport:
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped "
-            f"({self.chunks_written} chunks written in {self.seconds:.2f} s)"
+            f"({self.chunks_written} chunks, {self.sentences_written} sentences written"
+            f" in {self.seconds:.2f} s)"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,6 +98,20 @@ def batched(items: Iterable[Paper], size: int) -> Iterator[list[Paper]]:
         yield batch
 
 
+@dataclass
+class WritePlan:
+    """The writes and deletes that bring one group of papers up to date."""
+
+    chunks: list[Chunk] = field(default_factory=list)
+    sentences: list[Sentence] = field(default_factory=list)
+    stale_chunks: list[str] = field(default_factory=list)
+    stale_sentences: list[str] = field(default_factory=list)
+
+    @property
+    def changes(self) -> bool:
+        return bool(self.chunks or self.sentences or self.stale_chunks or self.stale_sentences)
+
+
 class Ingester:
     """Writes papers into the vector store and keeps the keyword index in step."""
 
@@ -115,53 +131,64 @@ class Ingester:
         removed: set[str] = set()
         added_rows: list[Row] = []
         generation = ""
-        planned = 0
+        planned = embedded = 0
         for group in batched(unique(iter_papers(sources, report), report), PAPERS_PER_GROUP):
-            to_write, to_delete = self._diff(group, report)
-            if (to_write or to_delete) and not generation:
+            plan = self._plan(group, report)
+            if plan.changes and not generation:
                 generation = self.store.new_generation()
-            to_write.sort(key=lambda c: len(c.text))  # similar lengths batch with less padding
-            planned += len(to_write)
-            for start in range(0, len(to_write), self.batch_size):
-                batch = to_write[start : start + self.batch_size]
-                self.store.add(batch)
-                report.chunks_written += len(batch)
-                log.info("wrote %d/%d chunks", report.chunks_written, planned)
-                if progress:
-                    progress(report.chunks_written, planned)
-            self.store.delete(to_delete)
-            report.chunks_deleted += len(to_delete)
-            removed.update(to_delete)
-            added_rows += make_rows((c.chunk_id, c.text, c.metadata) for c in to_write)
+            planned += len(plan.sentences) + len(plan.chunks)
+            # Sentences first: a paper whose chunks are all stored has all its sentences too.
+            writes = ((plan.sentences, self.store.add_sentences), (plan.chunks, self.store.add))
+            for items, write in writes:
+                items.sort(key=lambda item: len(item.text))  # similar lengths pad less
+                for start in range(0, len(items), self.batch_size):
+                    batch = items[start : start + self.batch_size]
+                    write(batch)
+                    embedded += len(batch)
+                    log.info("embedded %d/%d texts", embedded, planned)
+                    if progress:
+                        progress(embedded, planned)
+            report.chunks_written += len(plan.chunks)
+            report.sentences_written += len(plan.sentences)
+            self.store.delete(plan.stale_chunks)
+            self.store.delete_sentences(plan.stale_sentences)
+            report.chunks_deleted += len(plan.stale_chunks)
+            removed.update(plan.stale_chunks)
+            added_rows += make_rows((c.chunk_id, c.text, c.metadata) for c in plan.chunks)
 
         if generation:
             self.keyword.update(removed, added_rows, generation)
         report.seconds = time.perf_counter() - started
         return report
 
-    def _diff(self, papers: list[Paper], report: IngestReport) -> tuple[list[Chunk], list[str]]:
-        """The chunks to write and the stale chunk ids to delete for `papers`."""
-        existing = self.store.chunk_ids_by_paper([p.paper_id for p in papers])
-        to_write: list[Chunk] = []
-        to_delete: list[str] = []
+    def _plan(self, papers: list[Paper], report: IngestReport) -> WritePlan:
+        """What to write and delete so that Chroma holds exactly the current `papers`."""
+        paper_ids = [p.paper_id for p in papers]
+        chunk_ids = self.store.chunk_ids_by_paper(paper_ids)
+        sentence_ids = self.store.sentence_ids_by_paper(paper_ids)
+        plan = WritePlan()
         for paper in papers:
             chunks = self.chunker.split(paper)
-            expected = {c.chunk_id for c in chunks}
-            present = existing.get(paper.paper_id, set())
-            if present == expected:
+            present = chunk_ids.get(paper.paper_id, set())
+            if present == {c.chunk_id for c in chunks}:
                 report.unchanged.append(paper.paper_id)
                 continue
             older = {c for c in present if f"#{paper.content_hash}-" not in c}
             (report.updated if older else report.added).append(paper.paper_id)
-            to_write += [c for c in chunks if c.chunk_id not in present]
-            to_delete += sorted(present - expected)
-        return to_write, to_delete
+            sentences = self.chunker.sentences(paper)
+            plan.chunks += [c for c in chunks if c.chunk_id not in present]
+            plan.sentences += sentences
+            plan.stale_chunks += sorted(present - {c.chunk_id for c in chunks})
+            current = {s.sentence_id for s in sentences}
+            plan.stale_sentences += sorted(sentence_ids.get(paper.paper_id, set()) - current)
+        return plan
 
     def remove(self, paper_id: str) -> int:
-        """Delete a paper's chunks; the number deleted (0 when the paper is not indexed)."""
-        chunk_ids = self.store.paper_chunks(paper_id)
-        if chunk_ids:
+        """Delete a paper; the number of chunks deleted (0 when the paper is not indexed)."""
+        chunk_ids, sentence_ids = self.store.paper_rows(paper_id)
+        if chunk_ids or sentence_ids:
             generation = self.store.new_generation()
             self.store.delete(chunk_ids)
+            self.store.delete_sentences(sentence_ids)
             self.keyword.update(set(chunk_ids), [], generation)
         return len(chunk_ids)

@@ -1,7 +1,11 @@
-"""Split abstracts into token-sized chunks that fit the embedding model's window."""
+"""Split abstracts into token-sized chunks that fit the embedding model's window, and sentences.
+
+Chunks are what search finds; sentences are what answers quote.
+"""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +15,29 @@ from langchain_text_splitters import RecursiveCharacterTextSplitter
 from rag.load import Paper
 
 ENCODING = "cl100k_base"
+ABBREVIATIONS = ("al.", "e.g.", "i.e.", "vs.", "cf.", "Fig.", "Eq.", "Sec.", "approx.", "resp.")
+SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])")
+
+
+def split_sentences(text: str) -> list[str]:
+    """Sentences of an abstract, not broken after common abbreviations like "et al."."""
+    sentences: list[str] = []
+    for part in SENTENCE_END.split(text.strip()):
+        if sentences and sentences[-1].endswith(ABBREVIATIONS):
+            sentences[-1] = f"{sentences[-1]} {part}"
+        elif part:
+            sentences.append(part)
+    return sentences
+
+
+@dataclass(frozen=True)
+class Sentence:
+    """One sentence of an abstract, embedded on its own so answers can quote it."""
+
+    sentence_id: str
+    paper_id: str
+    index: int
+    text: str
 
 
 @dataclass(frozen=True)
@@ -25,13 +52,14 @@ class Chunk:
     metadata: dict[str, Any]
 
 
-def chunk_metadata(paper: Paper, index: int, count: int) -> dict[str, Any]:
+def chunk_metadata(paper: Paper, index: int, count: int, sentences: int) -> dict[str, Any]:
     """Chroma metadata of a chunk: only str, int and float values."""
-    metadata: dict[str, Any] = {
+    return {
         "paper_id": paper.paper_id,
         "title": paper.title,
         "chunk_index": index,
         "chunk_count": count,
+        "sentence_count": sentences,
         "url": paper.url,
         "date": paper.date,
         "date_num": int(paper.date.replace("-", "")) if paper.date else 0,
@@ -39,9 +67,6 @@ def chunk_metadata(paper: Paper, index: int, count: int) -> dict[str, Any]:
         "source": paper.source,
         "content_hash": paper.content_hash,
     }
-    if index == 0:  # the whole abstract once per paper, for answers and source cards
-        metadata["abstract"] = paper.abstract
-    return metadata
 
 
 class Chunker:
@@ -77,6 +102,7 @@ class Chunker:
 
     def split(self, paper: Paper) -> list[Chunk]:
         pieces = self._pieces(paper.title, paper.abstract, self.tokens)
+        sentence_count = len(split_sentences(paper.abstract))
         return [
             Chunk(
                 chunk_id=f"{paper.paper_id}#{paper.content_hash}-{index}",
@@ -84,7 +110,14 @@ class Chunker:
                 index=index,
                 piece=piece,
                 text=f"{paper.title}\n\n{piece}",
-                metadata=chunk_metadata(paper, index, len(pieces)),
+                metadata=chunk_metadata(paper, index, len(pieces), sentence_count),
             )
             for index, piece in enumerate(pieces)
+        ]
+
+    @staticmethod
+    def sentences(paper: Paper) -> list[Sentence]:
+        return [
+            Sentence(f"{paper.paper_id}#{paper.content_hash}-s{index}", paper.paper_id, index, text)
+            for index, text in enumerate(split_sentences(paper.abstract))
         ]

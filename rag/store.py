@@ -1,7 +1,9 @@
-"""Insert and dense search: chunks in Chroma through langchain-chroma.
+"""Insert and dense search: chunks in Chroma through langchain-chroma, sentences beside them.
 
-Chroma is the source of truth. The keyword index is derived from it and checked against
-the collection's `generation`, a token that every write to the collection changes.
+Two collections: `NAME` holds the chunks that search finds, `NAME-sentences` the abstracts'
+sentences with their own vectors, which answers quote. Chroma is the source of truth: the
+keyword index is derived from it and checked against the collection's `generation`, a token
+that every write to the collection changes.
 """
 
 from __future__ import annotations
@@ -18,10 +20,11 @@ from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
 from rag.config import Settings
-from rag.split import Chunk
+from rag.split import Chunk, Sentence
 
 GENERATION_KEY = "paperchat_generation"
-READ_PAGE = 1000  # Chroma rows read per request when walking the whole collection
+READ_PAGE = 1000  # Chroma rows read or deleted per request
+COSINE = {"hnsw": {"space": "cosine"}}
 
 
 class StoreUnavailable(RuntimeError):
@@ -33,6 +36,29 @@ class StoredChunk:
     chunk_id: str
     text: str
     metadata: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class StoredSentence:
+    index: int
+    text: str
+    vector: np.ndarray
+
+
+def ids_by_paper(collection: chromadb.Collection, paper_ids: list[str]) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for start in range(0, len(paper_ids), READ_PAGE):
+        batch = paper_ids[start : start + READ_PAGE]
+        rows = collection.get(where={"paper_id": {"$in": batch}}, include=["metadatas"])
+        for row_id, metadata in zip(rows["ids"], rows["metadatas"], strict=True):
+            found.setdefault(str(metadata["paper_id"]), set()).add(row_id)
+    return found
+
+
+def delete_ids(collection: chromadb.Collection, ids: Iterable[str]) -> None:
+    ids = list(ids)
+    for start in range(0, len(ids), READ_PAGE):
+        collection.delete(ids=ids[start : start + READ_PAGE])
 
 
 def open_client(settings: Settings) -> chromadb.ClientAPI:
@@ -59,18 +85,25 @@ def open_client(settings: Settings) -> chromadb.ClientAPI:
 
 
 class VectorStore:
-    """One Chroma collection of chunks, cosine space, embedded by our own model."""
+    """The chunk and sentence collections, cosine space, embedded by our own model."""
 
     def __init__(self, settings: Settings, embeddings: Embeddings) -> None:
         self.client = open_client(settings)
+        self.embeddings = embeddings
         self.name = settings.chroma.collection
         self.langchain = Chroma(
             collection_name=self.name,
             embedding_function=embeddings,
             client=self.client,
-            collection_configuration={"hnsw": {"space": "cosine"}},
+            collection_configuration=COSINE,
         )
+        self._open_collections()
+
+    def _open_collections(self) -> None:
         self.collection = self.client.get_collection(self.name, embedding_function=None)
+        self.sentence_collection = self.client.get_or_create_collection(
+            f"{self.name}-sentences", embedding_function=None, configuration=COSINE
+        )
 
     def count(self) -> int:
         return self.collection.count()
@@ -87,13 +120,10 @@ class VectorStore:
         return generation
 
     def chunk_ids_by_paper(self, paper_ids: list[str]) -> dict[str, set[str]]:
-        found: dict[str, set[str]] = {}
-        for start in range(0, len(paper_ids), READ_PAGE):
-            batch = paper_ids[start : start + READ_PAGE]
-            rows = self.collection.get(where={"paper_id": {"$in": batch}}, include=["metadatas"])
-            for chunk_id, metadata in zip(rows["ids"], rows["metadatas"], strict=True):
-                found.setdefault(str(metadata["paper_id"]), set()).add(chunk_id)
-        return found
+        return ids_by_paper(self.collection, paper_ids)
+
+    def sentence_ids_by_paper(self, paper_ids: list[str]) -> dict[str, set[str]]:
+        return ids_by_paper(self.sentence_collection, paper_ids)
 
     def add(self, chunks: list[Chunk]) -> None:
         """Embed and upsert; chunk ids are deterministic, so a repeat never duplicates."""
@@ -101,10 +131,37 @@ class VectorStore:
             [c.text for c in chunks], [c.metadata for c in chunks], [c.chunk_id for c in chunks]
         )
 
+    def add_sentences(self, sentences: list[Sentence]) -> None:
+        vectors = self.embeddings.embed_documents([s.text for s in sentences])
+        self.sentence_collection.upsert(
+            ids=[s.sentence_id for s in sentences],
+            embeddings=vectors,
+            documents=[s.text for s in sentences],
+            metadatas=[{"paper_id": s.paper_id, "index": s.index} for s in sentences],
+        )
+
     def delete(self, chunk_ids: Iterable[str]) -> None:
-        ids = list(chunk_ids)
-        for start in range(0, len(ids), READ_PAGE):
-            self.collection.delete(ids=ids[start : start + READ_PAGE])
+        delete_ids(self.collection, chunk_ids)
+
+    def delete_sentences(self, sentence_ids: Iterable[str]) -> None:
+        delete_ids(self.sentence_collection, sentence_ids)
+
+    def sentences(self, paper_ids: list[str]) -> dict[str, list[StoredSentence]]:
+        """Each paper's sentences in abstract order, with their vectors."""
+        found: dict[str, list[StoredSentence]] = {p: [] for p in paper_ids}
+        if not paper_ids:
+            return found
+        rows = self.sentence_collection.get(
+            where={"paper_id": {"$in": paper_ids}}, include=["documents", "metadatas", "embeddings"]
+        )
+        for text, metadata, vector in zip(
+            rows["documents"], rows["metadatas"], rows["embeddings"], strict=True
+        ):
+            sentence = StoredSentence(int(metadata["index"]), text, np.asarray(vector, np.float32))
+            found[str(metadata["paper_id"])].append(sentence)
+        for sentences in found.values():
+            sentences.sort(key=lambda s: s.index)
+        return found
 
     def dense(
         self, vector: np.ndarray, n: int, where: dict[str, Any] | None
@@ -131,8 +188,13 @@ class VectorStore:
             )
         }
 
-    def paper_chunks(self, paper_id: str) -> list[str]:
-        return self.collection.get(where={"paper_id": paper_id}, include=[])["ids"]
+    def paper_rows(self, paper_id: str) -> tuple[list[str], list[str]]:
+        """The ids of a paper's chunks and of its sentences."""
+        where = {"paper_id": paper_id}
+        return (
+            self.collection.get(where=where, include=[])["ids"],
+            self.sentence_collection.get(where=where, include=[])["ids"],
+        )
 
     def walk(self) -> Iterator[StoredChunk]:
         """Every chunk in the collection, page by page."""
@@ -150,6 +212,7 @@ class VectorStore:
             offset += READ_PAGE
 
     def reset(self) -> None:
-        """Delete every chunk: the collection is dropped and created empty."""
+        """Delete every chunk and sentence: both collections are dropped and made anew."""
+        self.client.delete_collection(self.sentence_collection.name)
         self.langchain.reset_collection()
-        self.collection = self.client.get_collection(self.name, embedding_function=None)
+        self._open_collections()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -16,6 +17,7 @@ from conftest import DEFAULT_COLLECTION, HF_JSON, write_jsonl
 
 from rag.api import PaperChat
 from rag.load import LoadError, Paper, load_file
+from rag.split import Chunker
 
 
 def hf_records(count: int) -> list[dict]:
@@ -35,6 +37,12 @@ def assert_consistent(chat: PaperChat) -> None:
         assert len(hashes) == 1, f"{paper_id} has chunks of two versions"
         counts = {c.metadata["chunk_count"] for i, c in stored.items() if i in ids}
         assert counts == {len(ids)}, f"{paper_id} is missing chunks"
+        (sentences,) = {c.metadata["sentence_count"] for i, c in stored.items() if i in ids}
+        stored_sentences = chat.store.sentences([paper_id])[paper_id]
+        assert [s.index for s in stored_sentences] == list(range(sentences))
+    assert chat.store.sentence_collection.count() == sum(
+        c.metadata["sentence_count"] for c in stored.values() if c.metadata["chunk_index"] == 0
+    )
 
 
 def test_reingest_writes_nothing(default_chat):
@@ -53,7 +61,7 @@ def test_changed_abstract_is_replaced_not_duplicated(chat, tmp_path):
         [{"id": r["id"], "title": r["title"], "abstract": r["summary"]} for r in records],
     )
     assert len(chat.ingest(path).added) == 3
-    old_ids = set(chat.store.paper_chunks(records[1]["id"]))
+    old_ids = set(chat.store.paper_rows(records[1]["id"])[0])
 
     records[1]["summary"] = "Zanzibar quokkas improve retrieval. " + records[1]["summary"][:300]
     write_jsonl(
@@ -62,7 +70,7 @@ def test_changed_abstract_is_replaced_not_duplicated(chat, tmp_path):
     report = chat.ingest(path)
     assert report.updated == [records[1]["id"]]
     assert len(report.unchanged) == 2
-    new_ids = set(chat.store.paper_chunks(records[1]["id"]))
+    new_ids = set(chat.store.paper_rows(records[1]["id"])[0])
     assert new_ids and not (new_ids & old_ids)
     assert_consistent(chat)
     (hit,) = chat.search("zanzibar quokkas", k=1, mode="keyword")
@@ -77,6 +85,7 @@ def test_remove_and_reset(chat):
     chat.ingest(papers)
     assert chat.remove(papers[0].paper_id) == 1
     assert chat.remove(papers[0].paper_id) == 0
+    assert chat.store.paper_rows(papers[0].paper_id) == ([], [])
     assert chat.stats()["papers"] == 2
     assert not chat.search("topic0", mode="keyword")
     assert_consistent(chat)
@@ -138,15 +147,18 @@ def test_killed_ingest_is_completed_by_the_next_run(make_settings, tmp_path, cac
         text=True,
         cwd=tmp_path,
     )
+    # Kill it once every sentence and a few chunks are stored: mid-way through the chunks.
+    sentences = sum(len(Chunker.sentences(p)) for p in load_file(HF_JSON).papers)
     seen = []
     deadline = time.monotonic() + 120
     for line in process.stderr:
         seen.append(line)
-        if "wrote 24/" in line or time.monotonic() > deadline:
+        embedded = re.search(r"embedded (\d+)/", line)
+        if (embedded and int(embedded.group(1)) > sentences + 16) or time.monotonic() > deadline:
             break
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert any("wrote 24/" in line for line in seen), "".join(seen)
+    assert embedded and int(embedded.group(1)) > sentences + 16, "".join(seen)
 
     chat = PaperChat(settings)
     assert chat.store.count() > 0
