@@ -21,7 +21,7 @@ index: setup
 	$(BIN)/paperchat ingest data/daily_papers.txt
 
 run: index
-	$(BIN)/paperchat search
+	$(BIN)/paperchat chat
 
 lint: setup
 	$(BIN)/ruff check .
@@ -34,8 +34,9 @@ format: setup
 test: lint
 	$(BIN)/pytest
 
-bench: index
+bench: setup
 	$(BIN)/python bench/ingest.py
+	$(BIN)/python bench/answer.py
 
 clean:
 	rm -rf $(VENV) .paperchat

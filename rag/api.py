@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from functools import cached_property
+from pathlib import Path
 from typing import Any
 
+from rag.chain import Answer, AnswerChain, Answerer
 from rag.config import Settings
 from rag.environment import install_tiktoken_files
 from rag.ingest import Ingester, IngestReport, Progress, Source
 from rag.keyword import KeywordIndex, make_rows
+from rag.llm import LLMAnswerer
+from rag.prompts import load_prompts
 from rag.search import Filters, Hit, HybridSearch, Mode, PaperRetriever
 from rag.split import Chunker
 
@@ -47,14 +51,43 @@ class PaperChat:
         return index
 
     @cached_property
+    def tiktoken_dir(self) -> Path:
+        """tiktoken's BPE files, unpacked before anything counts tokens (never downloaded)."""
+        return install_tiktoken_files(self.settings.cache_dir)
+
+    @cached_property
     def chunker(self) -> Chunker:
-        install_tiktoken_files(self.settings.cache_dir)
+        self.tiktoken_dir  # noqa: B018
         chunk = self.settings.chunk
         return Chunker(chunk.tokens, chunk.overlap, self.embeddings.fits_window)
 
     @cached_property
     def ingester(self) -> Ingester:
         return Ingester(self.store, self.keyword, self.chunker, self.settings.embedding.batch_size)
+
+    @cached_property
+    def prompts(self) -> dict[str, str]:
+        return load_prompts(self.settings.prompts_dir)
+
+    @cached_property
+    def llm(self) -> LLMAnswerer | None:
+        """The LLM answerer when OPENAI_API_KEY or OPENAI_BASE_URL is set, else None."""
+        if not self.settings.llm_configured:
+            return None
+        return LLMAnswerer(self.settings, self.prompts)
+
+    @cached_property
+    def chain(self) -> AnswerChain:
+        self.tiktoken_dir  # noqa: B018
+        return AnswerChain(
+            self.settings,
+            self.searcher,
+            self.store,
+            self.keyword,
+            self.embeddings.embed_one,
+            self.prompts,
+            self.llm,
+        )
 
     @cached_property
     def searcher(self) -> HybridSearch:
@@ -93,6 +126,34 @@ class PaperChat:
         """Papers for `query`, one hit each, best first."""
         self.sync_keyword_index()
         return self.searcher.search(query, k or self.settings.search.k, filters, mode)
+
+    def stream(
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        *,
+        answerer: Answerer | None = None,
+        filters: Filters | None = None,
+    ) -> Iterator[str | Answer]:
+        """The answer as it is written: str pieces of markdown, then the final `Answer`.
+
+        `history` is the conversation so far, as OpenAI/Gradio messages. `answerer` is
+        "auto" (the LLM when one is configured), "extractive" or "llm".
+        """
+        self.sync_keyword_index()
+        yield from self.chain.stream(question, history, answerer, filters)
+
+    def ask(
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        *,
+        answerer: Answerer | None = None,
+        filters: Filters | None = None,
+    ) -> Answer:
+        """A grounded answer whose `[n]` citations map to `answer.citations`."""
+        *_, answer = self.stream(question, history, answerer=answerer, filters=filters)
+        return answer
 
     def retriever(
         self, k: int | None = None, filters: Filters | None = None, mode: Mode = "hybrid"

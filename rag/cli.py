@@ -18,6 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from rag.api import PaperChat
+from rag.chain import Answer
 from rag.load import LoadError
 from rag.search import Filters, Hit
 from rag.store import StoreUnavailable
@@ -50,7 +51,7 @@ def user_errors() -> Iterator[None]:
         yield
     except ValidationError as exc:
         fail(f"invalid settings: {exc}")
-    except (LoadError, StoreUnavailable, ValueError) as exc:
+    except (LoadError, StoreUnavailable, ValueError) as exc:  # QuestionError is a ValueError
         fail(str(exc))
 
 
@@ -140,6 +141,87 @@ def search(
         if not text:
             break
         run(text)
+
+
+def answerer_label(answer: Answer) -> str:
+    if answer.fell_back:
+        return "offline extractive (the language model failed)"
+    return "offline extractive" if answer.answerer == "extractive" else answer.answerer
+
+
+def print_sources(answer: Answer) -> None:
+    if not answer.citations:
+        return
+    table = Table(show_lines=True, title="Sources")
+    for column in ("#", "paper", "supporting sentence"):
+        table.add_column(column, overflow="fold")
+    for citation in answer.citations:
+        paper = f"[bold]{citation.title}[/]" + (f"\n{citation.url}" if citation.url else "")
+        table.add_row(str(citation.number), paper, citation.quote)
+    console.print(table)
+
+
+def stream_answer(chat: PaperChat, question: str, history: list[dict], **options: Any) -> Answer:
+    """Print the answer as it streams, then who answered and the sources; return it."""
+    answer = None
+    with user_errors():
+        for part in chat.stream(question, history, **options):
+            if isinstance(part, str):
+                console.out(part, end="", highlight=False)
+            else:
+                answer = part
+    console.out("")
+    console.print(f"[dim]answered by {answerer_label(answer)}[/]", highlight=False)
+    print_sources(answer)
+    return answer
+
+
+AnswererOption = Annotated[
+    str | None, typer.Option("--answerer", help="auto, extractive or llm (default: settings).")
+]
+
+
+def check_answerer(answerer: str | None) -> None:
+    if answerer not in (None, "auto", "extractive", "llm"):
+        fail(f"--answerer must be auto, extractive or llm, not {answerer!r}")
+
+
+@app.command()
+def ask(
+    question: Annotated[str, typer.Argument(help="A question about the papers.")],
+    answerer: AnswererOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
+) -> None:
+    """Answer a question from the collection, citing the papers it rests on."""
+    check_answerer(answerer)
+    with user_errors():
+        chat = PaperChat()
+        if as_json:
+            emit_json(chat.ask(question, answerer=answerer).to_dict())
+            return
+    stream_answer(chat, question, [], answerer=answerer)
+
+
+@app.command(name="chat")
+def chat_command(answerer: AnswererOption = None) -> None:
+    """A conversation in the terminal: follow-up questions understand what came before."""
+    check_answerer(answerer)
+    with user_errors():
+        chat = PaperChat()
+    console.print("Ask about the papers. An empty line or Ctrl-D quits.")
+    history: list[dict] = []
+    while True:
+        try:
+            question = console.input("[bold cyan]you>[/] ").strip()
+        except (EOFError, KeyboardInterrupt):
+            break
+        if not question:
+            break
+        answer = stream_answer(chat, question, history, answerer=answerer)
+        history += [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer.text},
+        ]
 
 
 @app.command()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
-from pydantic import BaseModel, Field, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -41,6 +42,30 @@ class SearchSettings(BaseModel):
     keyword_weight: float = Field(1.0, ge=0)
 
 
+class LLMSettings(BaseModel):
+    """The language model that writes answers, through any OpenAI-compatible API."""
+
+    model: str = "gpt-4o-mini"
+    answerer: Literal["auto", "extractive", "llm"] = Field(
+        "auto", description="auto: the LLM when one is configured, else extractive"
+    )
+    temperature: float = Field(0.0, ge=0, le=2)
+    max_tokens: int = Field(700, ge=16, le=32768)
+    timeout: float = Field(60.0, gt=0, description="seconds per request")
+    max_retries: int = Field(2, ge=0, le=10, description="retries on 429, 5xx and timeouts")
+
+
+class AnswerSettings(BaseModel):
+    """Grounded answers: how many papers, when to abstain, how much context."""
+
+    sources: int = Field(6, ge=1, le=20, description="papers retrieved for an answer")
+    # min_score and list_margin are tuned on eval/dev.jsonl by eval/tune_answer.py.
+    min_score: float = Field(0.385, ge=-1, le=1, description="abstain below this hit score")
+    list_margin: float = Field(0.06, ge=0, le=1, description="used papers score this near the best")
+    context_tokens: int = Field(3000, ge=200, le=100_000)
+    max_question_chars: int = Field(2000, ge=50, le=100_000)
+
+
 class Settings(BaseSettings):
     """All of PaperChat's configuration. `PAPERCHAT_CHROMA_HOST` sets `chroma.host`, and so on."""
 
@@ -51,6 +76,7 @@ class Settings(BaseSettings):
         env_nested_delimiter="_",
         env_nested_max_split=1,
         extra="ignore",
+        populate_by_name=True,
     )
 
     data_dir: Path = Field(Path(".paperchat"), description="everything PaperChat writes")
@@ -59,6 +85,19 @@ class Settings(BaseSettings):
     embedding: EmbeddingSettings = EmbeddingSettings()
     chunk: ChunkSettings = ChunkSettings()
     search: SearchSettings = SearchSettings()
+    llm: LLMSettings = LLMSettings()
+    answer: AnswerSettings = AnswerSettings()
+    prompts_dir: Path | None = Field(None, description="prompt files overriding prompts/")
+    openai_api_key: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_API_KEY", "PAPERCHAT_OPENAI_API_KEY")
+    )
+    openai_base_url: str | None = Field(
+        None, validation_alias=AliasChoices("OPENAI_BASE_URL", "PAPERCHAT_OPENAI_BASE_URL")
+    )
+
+    @property
+    def llm_configured(self) -> bool:
+        return bool(self.openai_api_key or self.openai_base_url)
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

@@ -17,11 +17,13 @@ from pathlib import Path
 import bm25s
 import numpy as np
 import Stemmer
+from bm25s.stopwords import STOPWORDS_EN
 
 log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on itself
 STEMMER = Stemmer.Stemmer("english")
-FORMAT_VERSION = 1
+STOPWORDS = frozenset(STOPWORDS_EN) | {"paper", "papers", "which", "what", "how", "does", "do"}
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -30,6 +32,7 @@ class Row:
 
     chunk_id: str
     paper_id: str
+    title: str
     date_num: int
     source: str
     authors: str
@@ -39,7 +42,7 @@ class Row:
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, English stop words removed, Snowball-stemmed words."""
     return bm25s.tokenize(
-        texts, stopwords="en", stemmer=STEMMER, return_ids=False, show_progress=False
+        texts, stopwords=list(STOPWORDS), stemmer=STEMMER, return_ids=False, show_progress=False
     )
 
 
@@ -51,6 +54,7 @@ def make_rows(chunks: Iterable[tuple[str, str, dict]]) -> list[Row]:
         Row(
             chunk_id=chunk_id,
             paper_id=str(metadata["paper_id"]),
+            title=str(metadata.get("title") or ""),
             date_num=int(metadata.get("date_num") or 0),
             source=str(metadata.get("source") or ""),
             authors=str(metadata.get("authors") or "").casefold(),

@@ -129,8 +129,14 @@ class HybridSearch:
         return clauses[0] if len(clauses) == 1 else {"$and": clauses}
 
     def search(
-        self, query: str, k: int, filters: Filters | None = None, mode: Mode = "hybrid"
+        self,
+        query: str,
+        k: int,
+        filters: Filters | None = None,
+        mode: Mode = "hybrid",
+        vector: np.ndarray | None = None,
     ) -> list[Hit]:
+        """Up to `k` papers for `query`; `vector` is its embedding when the caller has it."""
         query = squash(query)
         if not query:
             raise ValueError("the query is empty")
@@ -142,7 +148,7 @@ class HybridSearch:
             if not mask.any():
                 return []
         n = self.settings.candidates
-        vector = self.embed_query(query)
+        vector = self.embed_query(query) if vector is None else vector
         dense = self.store.dense(vector, n, self._where(filters)) if mode != "keyword" else []
         keyword = self.keyword.search(query, n, mask) if mode != "dense" else []
 

@@ -103,3 +103,19 @@ def test_clear_errors(run, args, message):
     assert result.returncode == 2
     assert message in " ".join(result.stderr.split())
     assert "Traceback" not in result.stderr
+
+
+def test_ask_and_chat(run):
+    run("ingest", str(DEFAULT_COLLECTION))
+    asked = run("ask", "Which papers address reward overoptimization?", "--json")
+    answer = json.loads(asked.stdout)
+    assert answer["answerer"] == "extractive" and len(answer["citations"]) == 2
+    shown = run("ask", "What accuracy does Lyra reach on miniF2F?")
+    assert "48.0% -> 55.3%" in shown.stdout and "answered by offline extractive" in shown.stdout
+    assert "Sources" in shown.stdout
+    session = run("chat", stdin="What is MEND?\nHow long does it take to train?\n\n")
+    assert session.returncode == 0
+    assert session.stdout.count("Fast Model Editing at Scale") >= 4  # both answers and sources
+    assert "less than a day" in session.stdout.split("you>")[2]
+    empty = run("ask", "  ")
+    assert empty.returncode == 2 and "the question is empty" in empty.stderr

@@ -33,6 +33,17 @@ def test_dotenv_file(tmp_path, monkeypatch):
     assert (settings.chunk.tokens, settings.search.k) == (120, 9)
 
 
+def test_openai_variables_keep_their_usual_names(monkeypatch):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-abc")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")
+    monkeypatch.setenv("PAPERCHAT_LLM_MODEL", "llama3.2")
+    settings = Settings(_env_file=None)
+    assert settings.openai_api_key.get_secret_value() == "sk-abc"
+    assert "sk-abc" not in repr(settings)
+    assert settings.openai_base_url == "http://127.0.0.1:11434/v1"
+    assert settings.llm.model == "llama3.2" and settings.llm_configured
+
+
 def test_invalid_values_are_rejected(monkeypatch):
     monkeypatch.setenv("PAPERCHAT_CHUNK_TOKENS", "100")
     monkeypatch.setenv("PAPERCHAT_CHUNK_OVERLAP", "100")
@@ -44,7 +55,9 @@ def all_variables(model, prefix="PAPERCHAT_") -> set[str]:
     names = set()
     for name, field in model.model_fields.items():
         annotation = field.annotation
-        if isinstance(annotation, type) and hasattr(annotation, "model_fields"):
+        if field.validation_alias:  # OPENAI_API_KEY and OPENAI_BASE_URL keep their usual names
+            names.add(field.validation_alias.choices[0])
+        elif isinstance(annotation, type) and hasattr(annotation, "model_fields"):
             names |= {f"{prefix}{name.upper()}_{sub.upper()}" for sub in annotation.model_fields}
         else:
             names.add(f"{prefix}{name.upper()}")
@@ -53,7 +66,7 @@ def all_variables(model, prefix="PAPERCHAT_") -> set[str]:
 
 def test_env_example_lists_every_setting():
     text = (ROOT / ".env.example").read_text()
-    listed = set(re.findall(r"^#?\s*(PAPERCHAT_[A-Z_]+)=", text, re.MULTILINE))
+    listed = set(re.findall(r"^#?\s*((?:PAPERCHAT|OPENAI)_[A-Z_]+)=", text, re.MULTILINE))
     assert listed == all_variables(Settings)
     readme = (ROOT / "README.md").read_text()
     assert all(name in readme for name in listed)

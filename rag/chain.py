@@ -1,0 +1,310 @@
+"""The retrieval chain: condense, retrieve, decide, build context, generate, verify.
+
+Each stage is a langchain-core runnable over one state dict; the last streams text pieces and
+then the finished `Answer`. Citations are checked as they stream (rag/cite.py).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
+
+from rag.cite import CITATION, CitationFilter
+from rag.condense import condense_offline, format_history, is_follow_up, validate_history
+from rag.config import Settings
+from rag.context import Source, number_sources, render_context
+from rag.extractive import (
+    extractive_answer,
+    named_papers,
+    quotes,
+    relevant_sources,
+    search_query,
+    topic_of,
+)
+from rag.keyword import KeywordIndex
+from rag.llm import NO_ANSWER, LLMAnswerer, LLMError
+from rag.search import Filters, Hit, HybridSearch
+from rag.split import split_sentences
+from rag.store import VectorStore
+
+log = logging.getLogger(__name__)
+Answerer = Literal["auto", "extractive", "llm"]
+EXTRACTIVE = "extractive"
+ABSTAIN = object()  # what the LLM's stream yields when the model answers NO_ANSWER
+
+
+class QuestionError(ValueError):
+    """A question that cannot be asked as it is (empty, say)."""
+
+
+@dataclass
+class Citation:
+    """One cited paper: `[number]` in the answer text, and the sentence that supports it."""
+
+    number: int
+    paper_id: str
+    title: str
+    url: str
+    quote: str
+    score: float
+
+
+@dataclass
+class Answer:
+    """A grounded answer. `text` is markdown whose `[n]` are `citations[n-1]`."""
+
+    question: str
+    text: str
+    citations: list[Citation]
+    abstained: bool
+    answerer: str  # "extractive" or the LLM's model name
+    timings: dict[str, float]
+    standalone_question: str = ""
+    notices: list[str] = field(default_factory=list)
+    fell_back: bool = False  # the LLM failed and the extractive answer stood in
+    sources: list[Hit] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class AnswerChain:
+    """Builds the runnable chain over PaperChat's parts."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        searcher: HybridSearch,
+        store: VectorStore,
+        keyword: KeywordIndex,
+        embed: Callable[[str], np.ndarray],
+        prompts: dict[str, str],
+        llm: LLMAnswerer | None,
+    ) -> None:
+        self.settings = settings
+        self.searcher = searcher
+        self.store = store
+        self.keyword = keyword
+        self.embed = embed
+        self.prompts = prompts
+        self.llm = llm
+        self.runnable: Runnable = (
+            RunnableLambda(self.validate, name="validate")
+            | RunnableLambda(self.condense, name="condense")
+            | RunnableLambda(self.retrieve, name="retrieve")
+            | RunnableLambda(self.decide, name="decide")
+            | RunnableGenerator(self.generate, name="generate")
+        )
+
+    def stream(
+        self,
+        question: str,
+        history: list[dict] | None = None,
+        answerer: Answerer | None = None,
+        filters: Filters | None = None,
+    ) -> Iterator[str | Answer]:
+        state = {
+            "question": question,
+            "history": history,
+            "answerer": answerer or self.settings.llm.answerer,
+            "filters": filters,
+        }
+        yield from self.runnable.stream(state)
+
+    def use_llm(self, state: dict) -> bool:
+        if state["answerer"] == "llm" and self.llm is None:
+            raise QuestionError(
+                "no language model is configured: set OPENAI_API_KEY or OPENAI_BASE_URL"
+            )
+        return self.llm is not None and state["answerer"] in ("llm", "auto")
+
+    # Stage 0: the question itself.
+    def validate(self, state: dict) -> dict:
+        question = " ".join(str(state["question"] or "").split())
+        if not question:
+            raise QuestionError("the question is empty: ask something about the papers")
+        notices = []
+        limit = self.settings.answer.max_question_chars
+        if len(question) > limit:
+            notices.append(
+                f"Your question was {len(question):,} characters long; only the first "
+                f"{limit:,} were used."
+            )
+            question = question[:limit]
+        history = validate_history(state["history"])
+        self.use_llm(state)  # fail early when an absent LLM is asked for
+        return {
+            **state,
+            "question": question,
+            "history": history,
+            "notices": notices,
+            "timings": {},
+        }
+
+    # Stage 1: a follow-up becomes a standalone question.
+    def condense(self, state: dict) -> dict:
+        started = time.perf_counter()
+        question, history = state["question"], state["history"]
+        standalone = question
+        if is_follow_up(question, history):
+            if self.use_llm(state):
+                try:
+                    standalone = self.llm.condense(question, format_history(history))
+                except LLMError as exc:
+                    state["notices"].append(f"Could not rewrite the follow-up with the LLM: {exc}.")
+                    standalone = self.condense_offline(question, history)
+            else:
+                standalone = self.condense_offline(question, history)
+        state["timings"]["condense"] = time.perf_counter() - started
+        return {**state, "standalone": standalone}
+
+    def condense_offline(self, question: str, history: list[dict]) -> str:
+        titles = list(dict.fromkeys(row.title for row in self.keyword.rows))
+        return condense_offline(question, history, titles)
+
+    # Stage 2: retrieve the papers.
+    def retrieve(self, state: dict) -> dict:
+        started = time.perf_counter()
+        query = search_query(state["standalone"])
+        vector = self.embed(query)
+        hits = self.searcher.search(
+            query, self.settings.answer.sources, state["filters"], vector=vector
+        )
+        sources = number_sources(hits, self.store.sentences([h.paper_id for h in hits]))
+        state["timings"]["retrieve"] = time.perf_counter() - started
+        return {**state, "query": query, "vector": vector, "sources": sources}
+
+    # Stage 3: is anything relevant?
+    def decide(self, state: dict) -> dict:
+        named = named_papers(f"{state['question']} {state['standalone']}", state["sources"])
+        answer = self.settings.answer
+        relevant = relevant_sources(
+            state["query"], state["sources"], named, answer.min_score, answer.list_margin
+        )
+        return {**state, "named": named, "relevant": relevant}
+
+    # Stages 4-6: context, generation, verification; streams text, then the Answer.
+    def generate(self, states: Iterator[dict]) -> Iterator[str | Answer]:
+        for state in states:
+            yield from self._generate(state)
+
+    def _generate(self, state: dict) -> Iterator[str | Answer]:
+        started = time.perf_counter()
+        use_llm = self.use_llm(state)
+        answer = Answer(
+            question=state["question"],
+            text="",
+            citations=[],
+            abstained=False,
+            answerer=self.llm.name if use_llm else EXTRACTIVE,
+            timings=state["timings"],
+            standalone_question=state["standalone"],
+            notices=state["notices"],
+            sources=[s.hit for s in state["sources"]],
+        )
+        for notice in answer.notices:
+            yield f"*{notice}*\n\n"
+            answer.text += f"*{notice}*\n\n"
+        if not state["relevant"]:
+            yield from self._abstain(state, answer)
+            answer.timings["generate"] = time.perf_counter() - started
+            yield answer
+            return
+
+        sources: list[Source] = state["sources"] if use_llm else state["relevant"]
+        context, used = render_context(sources, self.settings.answer.context_tokens)
+        state["used"] = used
+        citations = CitationFilter({s.number for s in used})
+        pieces = (
+            self._llm_pieces(state, context, answer)
+            if use_llm
+            else iter([self._extractive(state, used)])
+        )
+        for piece in pieces:
+            if piece is ABSTAIN:
+                yield from self._abstain(state, answer)
+                break
+            shown = citations.feed(piece)
+            if shown:
+                answer.text += shown
+                yield shown
+        tail = citations.finish()
+        answer.text += tail
+        if tail:
+            yield tail
+        answer.timings["generate"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        if not answer.abstained:
+            answer.citations = self._citations(answer.text, citations, used, state["vector"])
+            if citations.dropped:
+                answer.notices.append(
+                    f"Removed {len(citations.dropped)} citation(s) to sources that do not exist."
+                )
+        answer.timings["verify"] = time.perf_counter() - started
+        yield answer
+
+    def _extractive(self, state: dict, used: list[Source]) -> str:
+        relevant = [s for s in state["relevant"] if s in used] or used[:1]
+        return extractive_answer(
+            state["question"], state["query"], state["vector"], relevant, state["named"]
+        )
+
+    def _llm_pieces(self, state: dict, context: str, answer: Answer) -> Iterator[str | object]:
+        """The LLM's answer; ABSTAIN if it says NO_ANSWER; on failure, the extractive answer."""
+        head, deciding = "", True
+        try:
+            for piece in self.llm.stream(state["standalone"], context):
+                if not deciding:
+                    yield piece
+                    continue
+                head += piece  # hold the start back while it may still be NO_ANSWER
+                if NO_ANSWER.startswith(head.strip()):
+                    continue
+                if head.strip().startswith(NO_ANSWER):
+                    yield ABSTAIN
+                    return
+                deciding = False
+                yield head
+        except LLMError as exc:
+            log.warning("LLM failed, using the extractive answer: %s", exc)
+            answer.fell_back = True
+            answer.answerer = EXTRACTIVE
+            notice = f"The language model failed: {exc}. This is the offline answer."
+            answer.notices.append(notice)
+            yield f"*{notice}*\n\n" if deciding else f"\n\n*{notice}*\n\n"
+            yield self._extractive(state, state["used"])
+            return
+        if deciding:  # the stream ended while the answer could still be NO_ANSWER
+            yield ABSTAIN if head.strip() == NO_ANSWER else head
+
+    def _abstain(self, state: dict, answer: Answer) -> Iterator[str]:
+        answer.abstained = True
+        text = self.prompts["abstain"].format(topic=topic_of(state["question"]))
+        answer.text += text
+        yield text
+
+    def _citations(
+        self, text: str, citations: CitationFilter, used: list[Source], vector: np.ndarray
+    ) -> list[Citation]:
+        """Each cited source with the abstract sentence that best supports what cites it."""
+        by_number = {s.number: s for s in used}
+        claims = split_sentences(text.replace("\n", " "))
+        result = []
+        for source_number, display in sorted(citations.numbers.items(), key=lambda i: i[1]):
+            source = by_number[source_number]
+            quote = next((s.text for s in source.sentences if s.text[:-1] in text), "")
+            if not quote:  # the answer paraphrases: find the sentence closest to its claim
+                claim = " ".join(c for c in claims if f"[{display}]" in c)
+                claim = CITATION.sub("", claim).replace("*", "").strip()
+                ranked = quotes(claim, self.embed(claim) if claim else vector, [source])
+                quote = ranked[0].sentence.text if ranked else source.hit.text
+            hit = source.hit
+            result.append(Citation(display, hit.paper_id, hit.title, hit.url, quote, hit.score))
+        return result
