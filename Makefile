@@ -4,7 +4,10 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup index run test lint format bench clean
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: setup index run test lint format bench browser clean
 
 setup: $(STAMP)
 
@@ -21,7 +24,14 @@ index: setup
 	$(BIN)/paperchat ingest data/daily_papers.txt
 
 run: index
-	$(BIN)/paperchat chat
+	$(BIN)/paperchat serve
+
+# Browser tests drive Debian's Chromium through Playwright (never `playwright install`).
+browser: $(CHROMIUM)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends chromium
 
 lint: setup
 	$(BIN)/ruff check .
@@ -31,12 +41,13 @@ format: setup
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
-test: lint
+test: lint browser
 	$(BIN)/pytest
 
 bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/answer.py
+	$(BIN)/python bench/ui_load.py
 
 clean:
 	rm -rf $(VENV) .paperchat

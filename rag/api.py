@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from functools import cached_property
@@ -27,6 +28,7 @@ class PaperChat:
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
+        self._writing = threading.RLock()  # one writer at a time; readers never wait
 
     @cached_property
     def embeddings(self):
@@ -101,20 +103,23 @@ class PaperChat:
         True when a rebuild was needed (a killed ingest, a lost or corrupt index file, or
         another writer on a shared Chroma server).
         """
-        generation = self.store.generation()
-        if self.keyword.generation == generation and (self.keyword.rows or not self.store.count()):
-            return False
-        log.warning("keyword index is out of date with Chroma; rebuilding it")
-        rows = make_rows((c.chunk_id, c.text, c.metadata) for c in self.store.walk())
-        self.keyword.replace(rows, generation)
-        return True
+        with self._writing:
+            generation = self.store.generation()
+            current = self.keyword.rows or not self.store.count()
+            if self.keyword.generation == generation and current:
+                return False
+            log.warning("keyword index is out of date with Chroma; rebuilding it")
+            rows = make_rows((c.chunk_id, c.text, c.metadata) for c in self.store.walk())
+            self.keyword.replace(rows, generation)
+            return True
 
     def ingest(
         self, sources: Source | Iterable[Source], progress: Progress | None = None
     ) -> IngestReport:
         """Add papers from files (path or list of paths) or `Paper` objects."""
-        self.sync_keyword_index()
-        return self.ingester.ingest(sources, progress)
+        with self._writing:
+            self.sync_keyword_index()
+            return self.ingester.ingest(sources, progress)
 
     def search(
         self,
@@ -134,14 +139,16 @@ class PaperChat:
         *,
         answerer: Answerer | None = None,
         filters: Filters | None = None,
+        k: int | None = None,
     ) -> Iterator[str | Answer]:
         """The answer as it is written: str pieces of markdown, then the final `Answer`.
 
         `history` is the conversation so far, as OpenAI/Gradio messages. `answerer` is
-        "auto" (the LLM when one is configured), "extractive" or "llm".
+        "auto" (the LLM when one is configured), "extractive" or "llm"; `k` is how many
+        papers to retrieve (default PAPERCHAT_ANSWER_SOURCES).
         """
         self.sync_keyword_index()
-        yield from self.chain.stream(question, history, answerer, filters)
+        yield from self.chain.stream(question, history, answerer, filters, k)
 
     def ask(
         self,
@@ -150,9 +157,10 @@ class PaperChat:
         *,
         answerer: Answerer | None = None,
         filters: Filters | None = None,
+        k: int | None = None,
     ) -> Answer:
         """A grounded answer whose `[n]` citations map to `answer.citations`."""
-        *_, answer = self.stream(question, history, answerer=answerer, filters=filters)
+        *_, answer = self.stream(question, history, answerer=answerer, filters=filters, k=k)
         return answer
 
     def retriever(
@@ -166,13 +174,24 @@ class PaperChat:
 
     def remove(self, paper_id: str) -> int:
         """Delete a paper; returns how many chunks went (0 when it was not indexed)."""
-        self.sync_keyword_index()
-        return self.ingester.remove(paper_id)
+        with self._writing:
+            self.sync_keyword_index()
+            return self.ingester.remove(paper_id)
 
     def reset(self) -> None:
         """Delete every paper in the collection."""
-        self.store.reset()
-        self.keyword.replace([], self.store.new_generation())
+        with self._writing:
+            self.store.reset()
+            self.keyword.replace([], self.store.new_generation())
+
+    def papers(self) -> list[dict[str, str]]:
+        """Every paper in the collection: id, title and the file it came from, by title."""
+        self.sync_keyword_index()
+        seen = {
+            r.paper_id: {"paper_id": r.paper_id, "title": r.title, "source": r.source}
+            for r in self.keyword.rows
+        }
+        return sorted(seen.values(), key=lambda p: p["title"].casefold())
 
     def stats(self) -> dict[str, Any]:
         """Counts of papers, chunks and sources, and the size of the data directory."""

@@ -53,6 +53,7 @@ class Citation:
     url: str
     quote: str
     score: float
+    abstract: str = ""
 
 
 @dataclass
@@ -108,12 +109,14 @@ class AnswerChain:
         history: list[dict] | None = None,
         answerer: Answerer | None = None,
         filters: Filters | None = None,
+        k: int | None = None,
     ) -> Iterator[str | Answer]:
         state = {
             "question": question,
             "history": history,
             "answerer": answerer or self.settings.llm.answerer,
             "filters": filters,
+            "k": k,
         }
         yield from self.runnable.stream(state)
 
@@ -139,12 +142,14 @@ class AnswerChain:
             question = question[:limit]
         history = validate_history(state["history"])
         self.use_llm(state)  # fail early when an absent LLM is asked for
+        k = state.get("k") or self.settings.answer.sources
         return {
             **state,
             "question": question,
             "history": history,
             "notices": notices,
             "timings": {},
+            "k": k,
         }
 
     # Stage 1: a follow-up becomes a standalone question.
@@ -173,9 +178,7 @@ class AnswerChain:
         started = time.perf_counter()
         query = search_query(state["standalone"])
         vector = self.embed(query)
-        hits = self.searcher.search(
-            query, self.settings.answer.sources, state["filters"], vector=vector
-        )
+        hits = self.searcher.search(query, state["k"], state["filters"], vector=vector)
         sources = number_sources(hits, self.store.sentences([h.paper_id for h in hits]))
         state["timings"]["retrieve"] = time.perf_counter() - started
         return {**state, "query": query, "vector": vector, "sources": sources}
@@ -214,6 +217,7 @@ class AnswerChain:
         if not state["relevant"]:
             yield from self._abstain(state, answer)
             answer.timings["generate"] = time.perf_counter() - started
+            answer.timings["verify"] = 0.0  # nothing cited, nothing to check
             yield answer
             return
 
@@ -306,5 +310,9 @@ class AnswerChain:
                 ranked = quotes(claim, self.embed(claim) if claim else vector, [source])
                 quote = ranked[0].sentence.text if ranked else source.hit.text
             hit = source.hit
-            result.append(Citation(display, hit.paper_id, hit.title, hit.url, quote, hit.score))
+            result.append(
+                Citation(
+                    display, hit.paper_id, hit.title, hit.url, quote, hit.score, source.abstract
+                )
+            )
         return result

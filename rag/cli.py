@@ -224,6 +224,45 @@ def chat_command(answerer: AnswererOption = None) -> None:
         ]
 
 
+LOOPBACK = {"127.0.0.1", "localhost", "::1"}
+
+
+def ui_auth(host: str, no_auth: bool, credentials: str | None) -> tuple[str, str] | None:
+    """The UI's login, or why serving on `host` without one is refused."""
+    if credentials:
+        user, colon, password = credentials.partition(":")
+        if not (user and colon and password):
+            fail("PAPERCHAT_AUTH must be user:password")
+        return user, password
+    if host not in LOOPBACK and not no_auth:
+        fail(
+            f"serving on {host} opens PaperChat to the network: set PAPERCHAT_AUTH="
+            "user:password, or pass --no-auth to serve it without a login"
+        )
+    if host not in LOOPBACK:
+        errors.print(f"[bold yellow]warning:[/] serving on {host} without a login (--no-auth)")
+    return None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.", min=1, max=65535)] = 7860,
+    no_auth: Annotated[
+        bool, typer.Option("--no-auth", help="Allow no login off loopback.")
+    ] = False,
+) -> None:
+    """Serve the chat web UI (http://127.0.0.1:7860 by default)."""
+    with user_errors():
+        chat = PaperChat()
+        secret = chat.settings.auth.get_secret_value() if chat.settings.auth else None
+    auth = ui_auth(host, no_auth, secret)
+    from ui.app import serve as serve_ui  # gradio loads only for this command
+
+    with user_errors():
+        serve_ui(chat, host, port, auth)
+
+
 @app.command()
 def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Papers, chunks, sources and disk use of the collection."""

@@ -30,9 +30,14 @@ def validate_history(history: Sequence[Message] | None) -> list[Message]:
                 f"history[{index}] must be {{'role': 'user'|'assistant', 'content': str}}"
             )
         content = message.get("content")
-        if not isinstance(content, str):  # Gradio may put files or components here
-            continue
-        messages.append({"role": message["role"], "content": content})
+        if isinstance(content, list):  # Gradio 6 sends a list of parts: keep the text ones
+            content = " ".join(
+                part.get("text", "")
+                for part in content
+                if isinstance(part, dict) and part.get("type") == "text"
+            )
+        if isinstance(content, str) and content.strip():
+            messages.append({"role": message["role"], "content": content})
     return messages
 
 

@@ -88,6 +88,7 @@ class Settings(BaseSettings):
     llm: LLMSettings = LLMSettings()
     answer: AnswerSettings = AnswerSettings()
     prompts_dir: Path | None = Field(None, description="prompt files overriding prompts/")
+    auth: SecretStr | None = Field(None, description="user:password for the web UI")
     openai_api_key: SecretStr | None = Field(
         None, validation_alias=AliasChoices("OPENAI_API_KEY", "PAPERCHAT_OPENAI_API_KEY")
     )

@@ -40,6 +40,19 @@ INJECTION = re.compile(
     r"|\bsystem prompt\b|\byou are now\b|\brespond only with\b",
     re.IGNORECASE,
 )
+# What a "how accurate / how fast / how many" question measures, and how a sentence states it.
+MEASURES = [
+    (
+        re.compile(r"\baccura|\bprecis|\berror rate", re.I),
+        re.compile(r"accura|precision|recall|\bf1\b|%", re.I),
+    ),
+    (
+        re.compile(r"\bhow (?:fast|quickly)|\bspeed", re.I),
+        re.compile(r"fast|speed|latenc|throughput|\d\s*[x\u00d7]", re.I),
+    ),
+    (re.compile(r"\bhow (?:many|much|often|large|big)|\bnumber of", re.I), re.compile(r"\d")),
+]
+MEASURE_BONUS = 0.2
 NOT_AN_ANSWER = re.compile(r"https?://|github\.com|\b(?:code|data)\b.{0,30}\bavailable\b", re.I)
 DEFINITION_QUESTION = re.compile(r"^\s*what (?:is|are|does)\b", re.IGNORECASE)
 DEFINING_SENTENCE = re.compile(
@@ -182,6 +195,7 @@ def quotes(query: str, query_vector: np.ndarray, sources: list[Source]) -> list[
         if not INJECTION.search(sentence.text) and not NOT_AN_ANSWER.search(sentence.text)
     ]
     definition = bool(DEFINITION_QUESTION.search(query))
+    stated = [states for asks, states in MEASURES if asks.search(query)]
     if not candidates:
         return []
     token_sets = tokenize([sentence.text for _, sentence in candidates])
@@ -191,6 +205,8 @@ def quotes(query: str, query_vector: np.ndarray, sources: list[Source]) -> list[
         score = SEMANTIC_WEIGHT * float(sentence.vector @ query_vector) + KEYWORD_WEIGHT * overlap
         if numeric and re.search(r"\d", sentence.text):
             score += NUMBER_BONUS
+            if any(states.search(sentence.text) for states in stated):
+                score += MEASURE_BONUS
         if definition and DEFINING_SENTENCE.search(sentence.text):
             score += NUMBER_BONUS
         scored.append(Quote(source, sentence, score))

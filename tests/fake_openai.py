@@ -21,6 +21,7 @@ class Reply:
     delay: float = 0.0  # seconds before the response starts
     cut_after: int | None = None  # stream this many chunks, then drop the connection
     garbage: bool = False  # a 200 whose stream is not JSON
+    chunk_delay: float = 0.0  # seconds between streamed chunks
 
 
 class QuietServer(ThreadingHTTPServer):
@@ -112,6 +113,7 @@ class FakeOpenAI:
                         self.close_connection = True
                         return
                     self._chunk(f"data: {json.dumps(delta(body, piece))}\n\n")
+                    time.sleep(reply.chunk_delay)
                 self._chunk(f"data: {json.dumps(delta(body, '', finish='stop'))}\n\n")
                 self._chunk("data: [DONE]\n\n")
                 self.wfile.write(b"0\r\n\r\n")

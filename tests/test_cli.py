@@ -20,10 +20,10 @@ def run(tmp_path, cache_dir):
         "COLUMNS": "200",
     }
 
-    def run(*args: str, stdin: str = "") -> subprocess.CompletedProcess:
+    def run(*args: str, stdin: str = "", **extra_env: str) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "-m", "rag", *args],
-            env=env,
+            env={**env, **extra_env},
             input=stdin,
             capture_output=True,
             text=True,
@@ -119,3 +119,24 @@ def test_ask_and_chat(run):
     assert "less than a day" in session.stdout.split("you>")[2]
     empty = run("ask", "  ")
     assert empty.returncode == 2 and "the question is empty" in empty.stderr
+
+
+@pytest.mark.parametrize(
+    ("env", "args", "message"),
+    [
+        ({}, ("--host", "0.0.0.0"), "set PAPERCHAT_AUTH=user:password, or pass --no-auth"),
+        ({"PAPERCHAT_AUTH": "nopassword"}, ("--host", "0.0.0.0"), "must be user:password"),
+    ],
+)
+def test_serve_refuses_to_open_the_network_without_a_login(run, env, args, message):
+    result = run("serve", *args, **env)
+    assert result.returncode == 2
+    assert message in " ".join(result.stderr.split())
+
+
+def test_ui_auth_rules():
+    from rag.cli import ui_auth
+
+    assert ui_auth("127.0.0.1", False, None) is None
+    assert ui_auth("10.1.2.3", False, "ann:s3cret") == ("ann", "s3cret")
+    assert ui_auth("0.0.0.0", True, None) is None  # allowed, with a warning

@@ -1,0 +1,242 @@
+"""The web UI in a real browser (Debian's Chromium driven by Playwright) and through
+gradio_client, against a real server on loopback."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from conftest import DEFAULT_COLLECTION, ROOT, free_port, write_jsonl
+from fake_openai import FakeOpenAI, Reply
+from test_search import OVEROPTIMIZATION
+
+from rag.api import PaperChat
+from rag.config import Settings
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots of the answered page, kept after the run
+
+
+def start(chat: PaperChat):
+    from ui.app import serve
+
+    port = free_port()
+    app = serve(chat, "127.0.0.1", port, None, block=False)
+    return app, f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory, cache_dir):
+    chat = PaperChat(
+        Settings(data_dir=tmp_path_factory.mktemp("ui"), cache_dir=cache_dir, _env_file=None)
+    )
+    chat.ingest(DEFAULT_COLLECTION)
+    app, url = start(chat)
+    yield url
+    app.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser):
+    """Pages that fail the test if they fetch anything from beyond this machine."""
+    contexts, outside = [], []
+
+    def open_page(url: str, width: int = 1280, height: int = 900):
+        context = browser.new_context(viewport={"width": width, "height": height})
+        contexts.append(context)
+        page = context.new_page()
+        page.on(
+            "request",
+            lambda r: (
+                outside.append(r.url)
+                if not r.url.startswith(("http://127.0.0.1", "data:", "blob:"))
+                else None
+            ),
+        )
+        page.goto(url, wait_until="load")
+        page.locator("#question textarea").wait_for()
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not outside, f"the page reached beyond this machine: {outside}"
+
+
+def ask(page, question: str, turn: int) -> str:
+    """Type a question, wait for its answer to be complete, return the chat's text."""
+    page.locator("#question textarea").fill(question)
+    page.locator("#ask").click()
+    wait_for_turn(page, turn)
+    return page.locator("#chat").inner_text()
+
+
+def wait_for_turn(page, turn: int) -> None:
+    page.locator("#sources details.turn").nth(turn).wait_for(state="attached", timeout=60_000)
+
+
+def test_example_question_gets_cited_answer_with_source_cards(server, open_page):
+    page = open_page(server)
+    page.get_by_role("button", name="Which papers address reward overoptimization?").click()
+    wait_for_turn(page, 0)
+    chat = page.locator("#chat").inner_text()
+    assert "2 papers in the collection address reward overoptimization" in chat
+    cards = page.locator("#sources .source-card")
+    assert cards.count() == 2
+    card_text = cards.all_inner_texts()
+    assert {t for t in OVEROPTIMIZATION if any(t in c for c in card_text)} == OVEROPTIMIZATION
+    assert all("relevance 0." in c for c in card_text)
+    assert page.locator("#sources .source-card blockquote").count() == 2
+    assert page.locator("#answered-by").inner_text() == "Answered by offline extractive"
+    # The quote is highlighted inside the expandable abstract.
+    page.locator("#sources .source-card details summary").first.click()
+    mark = page.locator("#sources .source-card mark").first
+    assert mark.is_visible() and "overoptimization" in mark.inner_text()
+
+    # A citation reveals its card.
+    page.get_by_role("tab", name="Collection").click()
+    page.locator("#chat a.cite", has_text="[2]").first.click()
+    card = page.locator("#s0-2")
+    card.wait_for(state="visible")
+    assert card.is_visible() and "Provably Mitigating" in card.inner_text()
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-answer.png"), full_page=True)
+
+
+def test_follow_up_and_abstention(server, open_page):
+    page = open_page(server)
+    ask(page, "What is MEND?", 0)
+    chat = ask(page, "How long does it take to train?", 1)
+    assert "less than a day" in chat.split("How long does it take to train?")[1]
+    assert "Fast Model Editing at Scale" in page.locator("#sources details.turn").first.inner_text()
+    chat = ask(page, "Which papers use deep learning for protein structure prediction?", 2)
+    assert "The collection has no paper on deep learning for protein structure prediction" in chat
+    assert "No paper in the collection was relevant" in page.locator("#sources").inner_text()
+
+
+def test_upload_then_ask_about_the_new_paper(server, open_page, tmp_path):
+    path = write_jsonl(
+        tmp_path / "quokka papers.jsonl",
+        [
+            {
+                "id": "2501.00042",
+                "title": "Counting Quokkas from Drone Images",
+                "abstract": "We count quokkas in drone images of Rottnest Island with a small "
+                "detector. It reaches 91% counting accuracy.",
+                "authors": ["Q. Author"],
+            },
+            {"title": "Broken record without an abstract"},
+        ],
+    )
+    page = open_page(server)
+    page.get_by_role("tab", name="Collection").click()
+    assert "59 papers" in page.locator("#collection-counts").inner_text()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.locator("#add").click()
+    report = page.locator("#ingest-report")
+    report.get_by_text("1 added").wait_for(timeout=60_000)
+    assert "skipped quokka_papers.jsonl, line 2: missing abstract" in report.inner_text()
+    assert "60 papers" in page.locator("#collection-counts").inner_text()
+    page.locator("#titles").get_by_text("Counting Quokkas from Drone Images").wait_for()
+
+    chat = ask(page, "How accurate is quokka counting from drone images?", 0)
+    assert "91% counting accuracy" in chat
+    assert "Counting Quokkas" in page.locator("#sources").inner_text()
+
+
+def test_bad_upload_is_an_error_message_not_a_trace(server, open_page, tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"papers": [')
+    page = open_page(server)
+    page.get_by_role("tab", name="Collection").click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.locator("#add").click()
+    report = page.locator("#ingest-report")
+    report.get_by_text("invalid JSON").wait_for(timeout=30_000)
+    assert "Traceback" not in page.content()
+
+
+def test_history_is_per_browser_session(server, open_page):
+    first, second = open_page(server), open_page(server)
+    ask(first, "What is MEND?", 0)
+    assert "MEND" not in second.locator("#chat").inner_text()
+    chat = ask(second, "How long does it take to train?", 0)
+    assert "less than a day" not in chat  # the other session's subject does not leak in
+    assert first.locator("#sources details.turn").count() == 1
+
+
+def test_phone_width_layout(server, open_page):
+    page = open_page(server, width=390, height=844)
+    ask(page, "What accuracy does Lyra reach on miniF2F?", 0)
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 392, f"the page scrolls sideways at phone width ({width}px)"
+    assert page.locator("#ask").is_visible()
+    page.screenshot(path=str(ARTIFACTS / "ui-phone.png"), full_page=True)
+
+
+def test_gradio_client_calls_the_chat_endpoint(server):
+    from gradio_client import Client
+
+    client = Client(server, verbose=False)
+    assert "/chat" in client.view_api(print_info=False, return_format="dict")["named_endpoints"]
+    result = client.predict(
+        "Which papers address reward overoptimization?", [], 5, api_name="/chat"
+    )
+    answer = result if isinstance(result, dict) else json.loads(result)
+    assert {c["title"] for c in answer["citations"]} == OVEROPTIMIZATION
+    assert answer["answerer"] == "extractive" and not answer["abstained"]
+
+
+def test_llm_answer_streams_into_the_page(tmp_path, cache_dir, open_page, server):
+    with FakeOpenAI() as fake:
+        fake.default = Reply(
+            text="Ensembles of reward models [1] mitigate it, and so does an SFT loss [2].",
+            chunk_delay=0.15,
+        )
+        settings = Settings(
+            data_dir=tmp_path / "llm", cache_dir=cache_dir, _env_file=None, openai_base_url=fake.url
+        )
+        settings.llm = settings.llm.model_copy(update={"model": "fake-model"})
+        chat = PaperChat(settings)
+        chat.ingest(DEFAULT_COLLECTION)
+        app, url = start(chat)
+        try:
+            page = open_page(url)
+            page.locator("#question textarea").fill("Which papers address reward overoptimization?")
+            page.locator("#ask").click()
+            lengths = set()
+            for _ in range(60):
+                text = page.locator("#chat").inner_text()
+                if "Ensembles" in text:
+                    lengths.add(len(text))
+                if "SFT loss" in text:
+                    break
+                page.wait_for_timeout(50)
+            wait_for_turn(page, 0)
+            assert len(lengths) >= 3, "the answer arrived in one piece, not streamed"
+            assert page.locator("#answered-by").inner_text() == "Answered by fake-model"
+            assert page.locator("#sources .source-card").count() == 2
+        finally:
+            app.close()

@@ -1,0 +1,1 @@
+"""The PaperChat web UI: a Gradio chat over `rag.PaperChat`, with no logic of its own."""

@@ -1,0 +1,276 @@
+"""The Gradio app: chat, sources, settings and collection panels over one `PaperChat`."""
+
+from __future__ import annotations
+
+import logging
+import re
+import shutil
+import tempfile
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import gradio as gr
+
+from rag.api import PaperChat
+from rag.chain import Answer
+from rag.load import LOADERS, LoadError
+from rag.search import Filters
+from rag.store import StoreUnavailable
+from ui.render import CSS, HEAD, answered_by, link_citations, source_cards
+
+log = logging.getLogger(__name__)
+EXAMPLES = [
+    "Which papers address reward overoptimization?",
+    "What accuracy does Lyra reach on miniF2F?",
+    "Compare SequenceMatch and Transformer Copilot",
+    "Which papers use sharpness-aware minimization?",
+]
+MAX_UPLOAD_MB = 20
+UPLOAD_TYPES = sorted(LOADERS)
+SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+THEME = gr.themes.Soft(  # system fonts only: the page never fetches fonts from the web
+    font=["ui-sans-serif", "system-ui", "sans-serif"],
+    font_mono=["ui-monospace", "monospace"],
+)
+USER_ERRORS = (ValueError, LoadError, StoreUnavailable)
+
+
+def new_session() -> dict[str, list]:
+    """Per browser session: the plain conversation, what the chat shows, and source cards."""
+    return {"history": [], "display": [], "cards": []}
+
+
+def sources_panel(session: dict) -> str:
+    """Every turn's cards, newest first and open; older turns fold away."""
+    blocks = []
+    for turn, (question, cards) in reversed(list(enumerate(session["cards"]))):
+        is_open = " open" if turn == len(session["cards"]) - 1 else ""
+        blocks.append(
+            f'<details class="turn"{is_open}><summary class="turn-title">{escape(question)}'
+            f"</summary>{cards}</details>"
+        )
+    return "".join(blocks) or '<p class="no-sources">Sources of each answer appear here.</p>'
+
+
+def safe_upload_name(name: str) -> str:
+    """A file name without any path, reduced to harmless characters."""
+    stem = SAFE_NAME.sub("_", Path(name).name).strip("._") or "upload"
+    return stem[:100]
+
+
+def build_app(chat: PaperChat) -> gr.Blocks:
+    settings = chat.settings
+
+    def respond(
+        question: str,
+        session: dict,
+        k: float,
+        date_from: str,
+        date_to: str,
+        author: str,
+        answerer: str,
+    ):
+        session = {key: list(value) for key, value in (session or new_session()).items()}
+        turn = len(session["cards"])
+        display = [*session["display"], {"role": "user", "content": question}]
+        shown = [*display, {"role": "assistant", "content": ""}]
+        yield shown, session, gr.update(), "", ""
+        text, answer = "", None
+        try:
+            filters = Filters(date_from=date_from, date_to=date_to, author=author)
+            for part in chat.stream(
+                question, session["history"], answerer=answerer or None, filters=filters, k=int(k)
+            ):
+                if isinstance(part, Answer):
+                    answer = part
+                else:
+                    text += part
+                    shown[-1] = {"role": "assistant", "content": link_citations(text, turn)}
+                    yield shown, session, gr.update(), "", ""
+        except USER_ERRORS as exc:
+            message = f"⚠️ {escape(str(exc))}"
+            shown[-1] = {"role": "assistant", "content": message}
+            yield shown, session, gr.update(), "", question
+            return
+        session["history"] += [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer.text},
+        ]
+        session["display"] = [
+            *display,
+            {"role": "assistant", "content": link_citations(answer.text, turn)},
+        ]
+        session["cards"].append((question, source_cards(answer, turn)))
+        yield session["display"], session, sources_panel(session), answered_by(answer), ""
+
+    def collection_overview(query: str = "") -> tuple[str, list[list[str]]]:
+        try:
+            stats, papers = chat.stats(), chat.papers()
+        except USER_ERRORS as exc:
+            return f"⚠️ {escape(str(exc))}", []
+        words = query.casefold().split()
+        rows = [
+            [p["title"], p["paper_id"], p["source"]]
+            for p in papers
+            if all(w in p["title"].casefold() for w in words)
+        ]
+        summary = (
+            f"**{stats['papers']} papers**, {stats['chunks']} chunks, "
+            f"from {len(stats['sources'])} file(s). Showing {len(rows)}."
+        )
+        return summary, rows
+
+    def add_papers(upload: str | None, query: str, progress=gr.Progress()):  # noqa: B008
+        if not upload:
+            return "Choose a file first.", *collection_overview(query)
+        received = Path(upload)
+        try:
+            suffix = received.suffix.lower()
+            if suffix not in LOADERS:
+                raise LoadError(
+                    f"{received.name}: unsupported file type {suffix or '(none)'};"
+                    f" use one of {', '.join(UPLOAD_TYPES)}"
+                )
+            if received.stat().st_size > MAX_UPLOAD_MB * 1024 * 1024:
+                raise LoadError(f"{received.name}: larger than {MAX_UPLOAD_MB} MB")
+            with tempfile.TemporaryDirectory(prefix="paperchat-upload-") as folder:
+                path = Path(folder) / safe_upload_name(received.name)
+                shutil.copyfile(received, path)
+
+                def advance(done: int, total: int) -> None:
+                    progress(done / total if total else 0, desc=f"Embedding {done}/{total}")
+
+                report = chat.ingest(path, progress=advance)
+        except USER_ERRORS as exc:
+            return f"⚠️ {escape(str(exc))}", *collection_overview(query)
+        finally:
+            received.unlink(missing_ok=True)
+        lines = [f"**{escape(received.name)}**: {escape(report.summary())}"]
+        lines += [f"- skipped {escape(str(s))}" for s in report.skipped[:20]]
+        if len(report.skipped) > 20:
+            lines.append(f"- … and {len(report.skipped) - 20} more skipped")
+        return "\n".join(lines), *collection_overview(query)
+
+    def api_chat(question: str, history: list[dict] | None = None, k: int | None = None) -> dict:
+        """Answer a question; returns the Answer as a dict: text, citations, abstained, ..."""
+        return chat.ask(question, history or [], k=k).to_dict()
+
+    with gr.Blocks(title="PaperChat") as app:
+        session = gr.State(new_session)
+        gr.Markdown(
+            "## PaperChat\nAsk about the papers in the collection. "
+            "Every answer cites them: click a **[n]** to see its source."
+        )
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=3, min_width=300):
+                chatbot = gr.Chatbot(
+                    label="Chat",
+                    elem_id="chat",
+                    height=520,
+                    feedback_options=None,
+                    buttons=["copy"],
+                )
+                label = gr.Markdown(elem_id="answered-by")
+                with gr.Row():
+                    question = gr.Textbox(
+                        placeholder="Ask about the papers…",
+                        show_label=False,
+                        scale=5,
+                        elem_id="question",
+                        max_length=settings.answer.max_question_chars * 10,
+                        autofocus=True,
+                    )
+                    ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                with gr.Row(elem_id="examples"):
+                    example_buttons = [gr.Button(text, size="sm") for text in EXAMPLES]
+                new_chat = gr.Button("New conversation", size="sm", variant="secondary")
+            with gr.Column(scale=2, min_width=300), gr.Tabs():
+                with gr.Tab("Sources"):
+                    sources = gr.HTML(sources_panel(new_session()), elem_id="sources")
+                with gr.Tab("Settings"):
+                    k = gr.Slider(
+                        1, 12, value=settings.answer.sources, step=1, label="Papers to retrieve"
+                    )
+                    date_from = gr.Textbox(label="From date", placeholder="YYYY-MM-DD")
+                    date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD")
+                    author = gr.Textbox(label="Author name contains")
+                    answerer = gr.Radio(
+                        ["auto", "extractive", "llm"],
+                        value=settings.llm.answerer,
+                        label=f"Answerer (language model: {settings.llm.model})",
+                        visible=settings.llm_configured,
+                    )
+                with gr.Tab("Collection"):
+                    counts = gr.Markdown(elem_id="collection-counts")
+                    title_query = gr.Textbox(label="Search titles")
+                    titles = gr.Dataframe(
+                        headers=["title", "paper id", "source"],
+                        interactive=False,
+                        elem_id="titles",
+                        max_height=320,
+                        wrap=True,
+                    )
+                    upload = gr.File(
+                        label=f"Add papers: {', '.join(UPLOAD_TYPES)}, up to {MAX_UPLOAD_MB} MB",
+                        file_types=UPLOAD_TYPES,
+                        type="filepath",
+                        elem_id="upload",
+                    )
+                    add = gr.Button("Add to collection", elem_id="add")
+                    report = gr.Markdown(elem_id="ingest-report")
+
+        ask_inputs = [question, session, k, date_from, date_to, author, answerer]
+        ask_outputs = [chatbot, session, sources, label, question]
+        hidden = {"api_visibility": "undocumented"}
+        question.submit(respond, ask_inputs, ask_outputs, api_name="ask_ui", **hidden)
+        ask.click(respond, ask_inputs, ask_outputs, api_name="ask_ui_button", **hidden)
+        for button, text in zip(example_buttons, EXAMPLES, strict=True):
+            button.click(lambda t=text: t, None, question, queue=False, **hidden).then(
+                respond, ask_inputs, ask_outputs, **hidden
+            )
+        chatbot.clear(
+            lambda: (new_session(), sources_panel(new_session()), ""),
+            None,
+            [session, sources, label],
+            queue=False,
+            **hidden,
+        )
+        new_chat.click(
+            lambda: ([], new_session(), sources_panel(new_session()), ""),
+            None,
+            [chatbot, session, sources, label],
+            queue=False,
+            **hidden,
+        )
+        title_query.change(collection_overview, title_query, [counts, titles], **hidden)
+        add.click(add_papers, [upload, title_query], [report, counts, titles], **hidden)
+        app.load(collection_overview, None, [counts, titles], **hidden)
+        gr.api(api_chat, api_name="chat")
+    return app
+
+
+def launch_options(auth: tuple[str, str] | None) -> dict[str, Any]:
+    return {
+        "theme": THEME,
+        "css": CSS,
+        "head": HEAD,
+        "auth": auth,
+        "max_file_size": f"{MAX_UPLOAD_MB}mb",
+        "show_error": False,
+        "share": False,
+        "footer_links": ["api"],
+    }
+
+
+def serve(
+    chat: PaperChat, host: str, port: int, auth: tuple[str, str] | None, block: bool = True
+) -> gr.Blocks:
+    """Warm the model, then serve; 20 users asking at once wait their turn, none is refused."""
+    chat.ask("warm up", answerer="extractive")
+    app = build_app(chat)
+    app.queue(default_concurrency_limit=4, max_size=256)
+    app.launch(
+        server_name=host, server_port=port, prevent_thread_lock=not block, **launch_options(auth)
+    )
+    return app
