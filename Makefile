@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup index run test lint format bench browser clean
+.PHONY: setup index run test lint format bench eval browser clean
 
 setup: $(STAMP)
 
@@ -48,6 +48,9 @@ bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/answer.py
 	$(BIN)/python bench/ui_load.py
+
+eval: index
+	$(BIN)/paperchat eval eval/questions.jsonl --compare dense,bm25,hybrid --out eval-results
 
 clean:
 	rm -rf $(VENV) .paperchat

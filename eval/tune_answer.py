@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from rag import PaperChat, Settings  # noqa: E402
-from rag.extractive import named_papers, relevant_sources  # noqa: E402
+from rag.extractive import relevant_sources  # noqa: E402
 
 
 def main() -> None:
@@ -44,9 +44,8 @@ def main() -> None:
                     "filters": None,
                 }
             )
-            state = chat.chain.retrieve(chat.chain.condense(state))
-            named = named_papers(f"{state['question']} {state['standalone']}", state["sources"])
-            cases.append((row, state, named))
+            state = chat.chain.decide(chat.chain.retrieve(chat.chain.condense(state)))
+            cases.append((row, state, state["named"]))
 
     results = []
     for min_score in np.arange(0.30, 0.50, 0.005):

@@ -140,15 +140,16 @@ class PaperChat:
         answerer: Answerer | None = None,
         filters: Filters | None = None,
         k: int | None = None,
+        mode: Mode = "hybrid",
     ) -> Iterator[str | Answer]:
         """The answer as it is written: str pieces of markdown, then the final `Answer`.
 
         `history` is the conversation so far, as OpenAI/Gradio messages. `answerer` is
         "auto" (the LLM when one is configured), "extractive" or "llm"; `k` is how many
-        papers to retrieve (default PAPERCHAT_ANSWER_SOURCES).
+        papers to retrieve (default PAPERCHAT_ANSWER_SOURCES); `mode` the retriever.
         """
         self.sync_keyword_index()
-        yield from self.chain.stream(question, history, answerer, filters, k)
+        yield from self.chain.stream(question, history, answerer, filters, k, mode)
 
     def ask(
         self,
@@ -158,9 +159,12 @@ class PaperChat:
         answerer: Answerer | None = None,
         filters: Filters | None = None,
         k: int | None = None,
+        mode: Mode = "hybrid",
     ) -> Answer:
         """A grounded answer whose `[n]` citations map to `answer.citations`."""
-        *_, answer = self.stream(question, history, answerer=answerer, filters=filters, k=k)
+        *_, answer = self.stream(
+            question, history, answerer=answerer, filters=filters, k=k, mode=mode
+        )
         return answer
 
     def retriever(

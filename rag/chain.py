@@ -29,7 +29,7 @@ from rag.extractive import (
 )
 from rag.keyword import KeywordIndex
 from rag.llm import NO_ANSWER, LLMAnswerer, LLMError
-from rag.search import Filters, Hit, HybridSearch
+from rag.search import Filters, Hit, HybridSearch, Mode
 from rag.split import split_sentences
 from rag.store import VectorStore
 
@@ -110,8 +110,10 @@ class AnswerChain:
         answerer: Answerer | None = None,
         filters: Filters | None = None,
         k: int | None = None,
+        mode: Mode = "hybrid",
     ) -> Iterator[str | Answer]:
         state = {
+            "mode": mode,
             "question": question,
             "history": history,
             "answerer": answerer or self.settings.llm.answerer,
@@ -178,14 +180,20 @@ class AnswerChain:
         started = time.perf_counter()
         query = search_query(state["standalone"])
         vector = self.embed(query)
-        hits = self.searcher.search(query, state["k"], state["filters"], vector=vector)
+        hits = self.searcher.search(
+            query, state["k"], state["filters"], state.get("mode", "hybrid"), vector
+        )
         sources = number_sources(hits, self.store.sentences([h.paper_id for h in hits]))
         state["timings"]["retrieve"] = time.perf_counter() - started
         return {**state, "query": query, "vector": vector, "sources": sources}
 
     # Stage 3: is anything relevant?
     def decide(self, state: dict) -> dict:
-        named = named_papers(f"{state['question']} {state['standalone']}", state["sources"])
+        named = named_papers(
+            f"{state['question']} {state['standalone']}",
+            state["sources"],
+            self.keyword.paper_frequency,
+        )
         answer = self.settings.answer
         relevant = relevant_sources(
             state["query"], state["sources"], named, answer.min_score, answer.list_margin
@@ -255,10 +263,13 @@ class AnswerChain:
         yield answer
 
     def _extractive(self, state: dict, used: list[Source]) -> str:
+        """Sentences are scored against what was asked: for a follow-up, its own words (the
+        papers it refers to were already found through the condensed question)."""
         relevant = [s for s in state["relevant"] if s in used] or used[:1]
-        return extractive_answer(
-            state["question"], state["query"], state["vector"], relevant, state["named"]
-        )
+        query, vector = state["query"], state["vector"]
+        if state["standalone"] != state["question"]:
+            query, vector = state["question"], self.embed(state["question"])
+        return extractive_answer(state["question"], query, vector, relevant, state["named"])
 
     def _llm_pieces(self, state: dict, context: str, answer: Answer) -> Iterator[str | object]:
         """The LLM's answer; ABSTAIN if it says NO_ANSWER; on failure, the extractive answer."""

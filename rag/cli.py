@@ -51,7 +51,7 @@ def user_errors() -> Iterator[None]:
         yield
     except ValidationError as exc:
         fail(f"invalid settings: {exc}")
-    except (LoadError, StoreUnavailable, ValueError) as exc:  # QuestionError is a ValueError
+    except (LoadError, StoreUnavailable, ValueError) as exc:  # QuestionError, EvalError too
         fail(str(exc))
 
 
@@ -261,6 +261,120 @@ def serve(
 
     with user_errors():
         serve_ui(chat, host, port, auth)
+
+
+GATES = {  # option name -> (summary metric, comparison)
+    "min_recall": ("recall@{k}", ">="),
+    "min_mrr": ("mrr", ">="),
+    "min_citation_precision": ("citation_precision", ">="),
+    "max_invalid_citations": ("invalid_citations", "<="),
+    "min_abstention_accuracy": ("abstention_accuracy", ">="),
+    "max_false_abstention": ("false_abstention", "<="),
+    "min_keyword_hit": ("keyword_hit", ">="),
+}
+
+
+def failed_gates(summary: dict[str, Any], k: int, limits: dict[str, float | None]) -> list[str]:
+    failures = []
+    for option, limit in limits.items():
+        if limit is None:
+            continue
+        metric, op = GATES[option]
+        metric = metric.format(k=k)
+        value = summary.get(metric)
+        ok = value is not None and (value >= limit if op == ">=" else value <= limit)
+        if not ok:
+            failures.append(
+                f"{metric} = {value if value is None else round(value, 4)}, needs {op} {limit}"
+            )
+    return failures
+
+
+@app.command(name="eval")
+def eval_command(
+    questions: Annotated[Path, typer.Argument(help="A JSONL question set.")],
+    k: Annotated[int, typer.Option("--k", help="Papers retrieved per question.", min=1)] = 5,
+    answerer: Annotated[str, typer.Option(help="extractive or llm.")] = "extractive",
+    compare: Annotated[
+        str, typer.Option(help="Retrievers side by side: dense, bm25, hybrid.")
+    ] = "hybrid",
+    out: Annotated[Path, typer.Option(help="Folder for results.json, report.md, plots.")] = Path(
+        "eval-results"
+    ),
+    judge: Annotated[bool, typer.Option(help="Faithfulness, with the LLM as judge.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
+    min_recall: Annotated[float | None, typer.Option(help="Gate: recall@k at least.")] = None,
+    min_mrr: Annotated[float | None, typer.Option(help="Gate: MRR at least.")] = None,
+    min_citation_precision: Annotated[float | None, typer.Option(help="Gate.")] = None,
+    max_invalid_citations: Annotated[float | None, typer.Option(help="Gate.")] = None,
+    min_abstention_accuracy: Annotated[float | None, typer.Option(help="Gate.")] = None,
+    max_false_abstention: Annotated[float | None, typer.Option(help="Gate.")] = None,
+    min_keyword_hit: Annotated[float | None, typer.Option(help="Gate.")] = None,
+) -> None:
+    """Score a question set; exits 1 when a gate is not met (gates apply to the last retriever
+    in --compare)."""
+    from rag.eval import evaluate, faithfulness, load_questions
+    from rag.report import write_outputs
+
+    if answerer not in ("extractive", "llm"):
+        fail(f"--answerer must be extractive or llm, not {answerer!r}")
+    configs = [c.strip() for c in compare.split(",") if c.strip()]
+    with user_errors():
+        chat = PaperChat()
+        if judge and chat.llm is None:
+            fail("--judge needs a language model: set OPENAI_API_KEY or OPENAI_BASE_URL")
+        question_set = load_questions(questions, chat)
+        columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+        with Progress(*columns, console=errors, transient=True, disable=as_json) as bar:
+            task = bar.add_task("eval", total=len(question_set) * len(configs))
+            result = evaluate(
+                chat,
+                question_set,
+                k=k,
+                answerer=answerer,
+                configs=configs,
+                judge=(lambda a: faithfulness(a, chat.llm.supports)) if judge else None,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
+        files = write_outputs(result, out)
+    limits = {name: value for name, value in locals().items() if name in GATES}
+    failures = failed_gates(result["summary"][configs[-1]], k, limits)
+    if as_json:
+        emit_json(
+            {
+                "summary": result["summary"],
+                "targets": result["targets"],
+                "gates_failed": failures,
+                "files": [str(f) for f in files],
+            }
+        )
+    else:
+        table = Table(title=f"{len(question_set)} questions, k = {k}")
+        table.add_column("metric")
+        for config in configs:
+            table.add_column(config, justify="right")
+        shown = [
+            f"recall@{k}",
+            "mrr",
+            f"ndcg@{k}",
+            "recall@5 (fact, title, paraphrase, followup)",
+            "recall@10 (topic)",
+            "citation_precision",
+            "citation_recall",
+            "invalid_citations",
+            "keyword_hit",
+            "abstention_accuracy",
+            "false_abstention",
+        ]
+        for metric in shown:
+            values = [result["summary"][c][metric] for c in configs]
+            table.add_row(metric, *("n/a" if v is None else f"{v:.3f}" for v in values))
+        console.print(table)
+        console.print(f"Report, results and plots in {out}/")
+    for failure in failures:
+        errors.print(f"[bold red]gate failed:[/] {failure}", highlight=False)
+    if failures:
+        raise typer.Exit(1)
 
 
 @app.command()

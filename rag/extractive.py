@@ -7,6 +7,7 @@ with keyword overlap, and cited by source number. No generative model is involve
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -133,10 +134,14 @@ def coverage(query: str, source: Source) -> float:
     return len(terms & found) / len(terms)
 
 
-def named_papers(question: str, sources: list[Source]) -> list[Source]:
-    """Sources the question names: by a title's short name ("Lyra: ...") or a rare acronym."""
+def named_papers(
+    question: str, sources: list[Source], paper_frequency: Callable[[str], int]
+) -> list[Source]:
+    """Sources the question names: by a title's short name ("Lyra: ..."), a rare acronym, or
+    two words of its title that at most two papers in the collection use ("live nowcasting")."""
     named = []
     lowered = f" {question.casefold()} "
+    rare = {t for t in tokenize([question])[0] if 0 < paper_frequency(t) <= 2}
     acronyms = set(ACRONYM.findall(question))
     carriers: dict[str, list[Source]] = {a: [] for a in acronyms}
     for source in sources:
@@ -148,7 +153,8 @@ def named_papers(question: str, sources: list[Source]) -> list[Source]:
         short, colon, _ = source.hit.title.partition(":")
         by_title = colon and len(short.split()) <= 3 and f" {short.casefold()} " in lowered
         by_acronym = any(source in c and len(c) <= 2 for c in carriers.values())
-        if by_title or by_acronym:
+        by_rare_words = len(rare & set(tokenize([source.hit.title])[0])) >= 2
+        if by_title or by_acronym or by_rare_words:
             named.append(source)
     return named
 

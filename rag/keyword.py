@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass
@@ -23,7 +24,7 @@ log = logging.getLogger(__name__)
 logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on itself
 STEMMER = Stemmer.Stemmer("english")
 STOPWORDS = frozenset(STOPWORDS_EN) | {"paper", "papers", "which", "what", "how", "does", "do"}
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
@@ -39,10 +40,23 @@ class Row:
     tokens: list[str]
 
 
+HYPHENATED = re.compile(r"\b([A-Za-z]+)-([A-Za-z]+)\b")
+
+
+def with_joined_compounds(text: str) -> str:
+    """ "auto-encoder" also as "autoencoder", so either spelling finds the other."""
+    joined = [a + b for a, b in HYPHENATED.findall(text)]
+    return f"{text} {' '.join(joined)}" if joined else text
+
+
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, English stop words removed, Snowball-stemmed words."""
     return bm25s.tokenize(
-        texts, stopwords=list(STOPWORDS), stemmer=STEMMER, return_ids=False, show_progress=False
+        [with_joined_compounds(t) for t in texts],
+        stopwords=list(STOPWORDS),
+        stemmer=STEMMER,
+        return_ids=False,
+        show_progress=False,
     )
 
 
@@ -125,6 +139,14 @@ class KeywordIndex:
             self.directory.rename(stale)
         fresh.rename(self.directory)
         shutil.rmtree(stale, ignore_errors=True)
+
+    def paper_frequency(self, term: str) -> int:
+        """In how many papers the (stemmed) term occurs, read off the BM25 postings."""
+        if self.bm25 is None or term not in self.bm25.vocab_dict:
+            return 0
+        column, scores = self.bm25.vocab_dict[term], self.bm25.scores
+        rows = scores["indices"][scores["indptr"][column] : scores["indptr"][column + 1]]
+        return len({self.rows[row].paper_id for row in rows})
 
     def search(self, query: str, n: int, mask: np.ndarray | None) -> list[tuple[Row, float]]:
         """Up to `n` chunks with a positive BM25 score, best first; `mask` zeroes rows out."""

@@ -95,6 +95,11 @@ class LLMAnswerer:
             | self.model
             | StrOutputParser()
         )
+        self.judge_chain = (
+            ChatPromptTemplate.from_messages([("human", prompts["judge"])])
+            | self.model
+            | StrOutputParser()
+        )
 
     @property
     def name(self) -> str:
@@ -118,6 +123,14 @@ class LLMAnswerer:
         if not received:
             where = self.settings.openai_base_url or "the OpenAI API"
             raise LLMError(f"the language model at {where} sent an empty answer")
+
+    def supports(self, claim: str, evidence: str) -> bool:
+        """The model's verdict on whether `evidence` supports `claim` (for evaluation)."""
+        try:
+            reply = self.judge_chain.invoke({"claim": claim, "evidence": evidence})
+        except Exception as exc:
+            raise LLMError(describe(exc, self.settings)) from exc
+        return reply.strip().lower().startswith("yes")
 
     def condense(self, question: str, history: str) -> str:
         try:

@@ -11,6 +11,7 @@ PLACEHOLDERS = {
     "answer": {"sources", "question"},
     "condense": {"history", "question"},
     "abstain": {"topic"},
+    "judge": {"claim", "evidence"},
 }
 
 

@@ -1,0 +1,374 @@
+"""Evaluation: score a question set on retrieval, citations, keywords, abstention and latency.
+
+    from rag.eval import evaluate, load_questions
+    questions = load_questions("eval/questions.jsonl", chat)
+    result = evaluate(chat, questions, k=5, configs=["dense", "bm25", "hybrid"])
+
+Metrics are plain functions of ranked paper ids, so each is tested on hand-made cases.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rag.api import PaperChat
+from rag.chain import Answer
+from rag.extractive import search_query
+from rag.search import Mode
+from rag.split import split_sentences
+
+CONFIGS: dict[str, Mode] = {"dense": "dense", "bm25": "keyword", "hybrid": "hybrid"}
+TYPES = ("topic", "fact", "paraphrase", "multi", "title", "unanswerable", "followup")
+MAX_K = 10
+CITATION = re.compile(r"\[(\d+)\]")
+# The bar from the evaluation issue: (metric, comparison, value).
+TARGETS = [
+    ("recall@5 (fact, title, paraphrase, followup)", ">=", 0.95),
+    ("recall@10 (topic)", ">=", 0.90),
+    ("mrr", ">=", 0.90),
+    ("citation_precision", ">=", 0.90),
+    ("invalid_citations", "==", 0),
+    ("abstention_accuracy", ">=", 0.90),
+    ("false_abstention", "<=", 0.05),
+    ("keyword_hit", ">=", 0.80),
+]
+
+
+class EvalError(ValueError):
+    """A question set that cannot be evaluated as it is."""
+
+
+@dataclass
+class Question:
+    id: str
+    question: str
+    type: str = ""
+    gold_ids: list[str] = field(default_factory=list)
+    answer_keywords: list[str] = field(default_factory=list)
+    history: list[dict] = field(default_factory=list)
+
+
+def normalize(title: str) -> str:
+    return " ".join(title.casefold().split())
+
+
+def load_questions(path: str | Path, chat: PaperChat) -> list[Question]:
+    """Questions from JSONL; gold titles become paper ids, and unknown ones are an error."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise EvalError(f"{path}: {exc.strerror}") from exc
+    by_title = {normalize(p["title"]): p["paper_id"] for p in chat.papers()}
+    known_ids = set(by_title.values())
+    questions = []
+    for line_no, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise EvalError(f"{path}, line {line_no}: invalid JSON ({exc.msg})") from exc
+        if not isinstance(row, dict) or not str(row.get("question", "")).strip():
+            raise EvalError(f'{path}, line {line_no}: needs a non-empty "question"')
+        gold = list(row.get("gold_ids") or [])
+        for title in row.get("gold_titles") or []:
+            if normalize(title) not in by_title:
+                raise EvalError(
+                    f"{path}, line {line_no}: gold title not in the collection: {title!r}"
+                )
+            gold.append(by_title[normalize(title)])
+        unknown = [g for g in gold if g not in known_ids]
+        if unknown:
+            raise EvalError(f"{path}, line {line_no}: gold id(s) not in the collection: {unknown}")
+        questions.append(
+            Question(
+                id=str(row.get("id") or f"line{line_no}"),
+                question=row["question"],
+                type=str(
+                    row.get("type") or ("unanswerable" if "gold_titles" in row and not gold else "")
+                ),
+                gold_ids=list(dict.fromkeys(gold)),
+                answer_keywords=list(row.get("answer_keywords") or []),
+                history=list(row.get("history") or []),
+            )
+        )
+    if not questions:
+        raise EvalError(f"{path}: no questions")
+    return questions
+
+
+# Metrics. `ranked` is paper ids best first; duplicates count once, at their first rank.
+def dedupe(ranked: Sequence[str]) -> list[str]:
+    return list(dict.fromkeys(ranked))
+
+
+def recall_at_k(ranked: Sequence[str], gold: set[str], k: int) -> float | None:
+    if not gold:
+        return None
+    return len(set(dedupe(ranked)[:k]) & gold) / len(gold)
+
+
+def hit_at_k(ranked: Sequence[str], gold: set[str], k: int) -> float | None:
+    if not gold:
+        return None
+    return 1.0 if set(dedupe(ranked)[:k]) & gold else 0.0
+
+
+def reciprocal_rank(ranked: Sequence[str], gold: set[str]) -> float | None:
+    if not gold:
+        return None
+    return next((1 / rank for rank, p in enumerate(dedupe(ranked), 1) if p in gold), 0.0)
+
+
+def ndcg_at_k(ranked: Sequence[str], gold: set[str], k: int) -> float | None:
+    if not gold:
+        return None
+    dcg = sum(1 / math.log2(i + 1) for i, p in enumerate(dedupe(ranked)[:k], 1) if p in gold)
+    ideal = sum(1 / math.log2(i + 1) for i in range(1, min(len(gold), k) + 1))
+    return dcg / ideal
+
+
+def citation_precision(cited: Sequence[str], gold: set[str]) -> float | None:
+    cited_set = set(cited)
+    return len(cited_set & gold) / len(cited_set) if cited_set else None
+
+
+def citation_recall(cited: Sequence[str], gold: set[str]) -> float | None:
+    return len(set(cited) & gold) / len(gold) if gold else None
+
+
+def keyword_hit(text: str, keywords: Sequence[str]) -> float | None:
+    if not keywords:
+        return None
+    lowered = text.casefold()
+    return sum(1 for k in keywords if k.casefold() in lowered) / len(keywords)
+
+
+def invalid_citations(answer: Answer) -> int:
+    """`[n]` with no citation behind it, plus citations of papers that were not retrieved."""
+    numbers = {c.number for c in answer.citations}
+    dangling = {int(n) for n in CITATION.findall(answer.text)} - numbers
+    retrieved = {h.paper_id for h in answer.sources}
+    return len(dangling) + sum(1 for c in answer.citations if c.paper_id not in retrieved)
+
+
+def faithfulness(answer: Answer, supports: Callable[[str, str], bool]) -> float | None:
+    """The share of the answer's cited claims that their quotes support, LLM as judge."""
+    quotes = {c.number: c.quote for c in answer.citations}
+    claims = [s for s in split_sentences(answer.text.replace("\n", " ")) if CITATION.search(s)]
+    if not claims:
+        return None
+    supported = 0
+    for claim in claims:
+        evidence = " ".join(quotes.get(int(n), "") for n in CITATION.findall(claim))
+        supported += supports(CITATION.sub("", claim).replace("*", "").strip(), evidence)
+    return supported / len(claims)
+
+
+def mean(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return sum(present) / len(present) if present else None
+
+
+def percentile(values: Sequence[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
+
+
+@dataclass
+class Record:
+    """One question through one configuration."""
+
+    id: str
+    type: str
+    question: str
+    config: str
+    gold: list[str]
+    retrieved: list[str]
+    retrieved_titles: list[str]
+    cited: list[str]
+    cited_titles: list[str]
+    answer: str
+    abstained: bool
+    timings: dict[str, float]
+    metrics: dict[str, float | None]
+    problems: list[str]
+
+
+def score(
+    question: Question,
+    config: str,
+    answer: Answer,
+    ranked: list[tuple[str, str]],
+    k: int,
+    judge: Callable[[Answer], float | None] | None,
+) -> Record:
+    gold = set(question.gold_ids)
+    ids = [paper_id for paper_id, _ in ranked]
+    cited = [c.paper_id for c in answer.citations]
+    metrics: dict[str, float | None] = {
+        f"recall@{n}": recall_at_k(ids, gold, n) for n in range(1, MAX_K + 1)
+    }
+    metrics.update(
+        {
+            f"hit@{k}": hit_at_k(ids, gold, k),
+            "mrr": reciprocal_rank(ids, gold),
+            f"ndcg@{k}": ndcg_at_k(ids, gold, k),
+            "citation_precision": citation_precision(cited, gold) if gold else None,
+            "citation_recall": citation_recall(cited, gold),
+            "invalid_citations": float(invalid_citations(answer)),
+            "keyword_hit": keyword_hit(answer.text, question.answer_keywords),
+            "abstained": float(answer.abstained),
+            "faithfulness": judge(answer) if judge and not answer.abstained else None,
+        }
+    )
+    problems = []
+    if gold and answer.abstained:
+        problems.append("abstained on an answerable question")
+    if not gold and not answer.abstained:
+        problems.append("answered a question the collection cannot answer")
+    if gold and metrics[f"recall@{k}"] is not None and metrics[f"recall@{k}"] < 1:
+        problems.append(f"recall@{k} {metrics[f'recall@{k}']:.2f}")
+    if metrics["citation_precision"] is not None and metrics["citation_precision"] < 1:
+        problems.append(f"cited non-gold papers (precision {metrics['citation_precision']:.2f})")
+    if metrics["invalid_citations"]:
+        problems.append(f"{int(metrics['invalid_citations'])} invalid citation(s)")
+    if metrics["keyword_hit"] is not None and metrics["keyword_hit"] < 1:
+        problems.append(f"keywords missing (hit {metrics['keyword_hit']:.2f})")
+    titles = dict(ranked)
+    return Record(
+        id=question.id,
+        type=question.type,
+        question=question.question,
+        config=config,
+        gold=sorted(gold),
+        retrieved=ids,
+        retrieved_titles=[titles[i] for i in ids],
+        cited=cited,
+        cited_titles=[c.title for c in answer.citations],
+        answer=answer.text,
+        abstained=answer.abstained,
+        timings=answer.timings,
+        metrics=metrics,
+        problems=problems,
+    )
+
+
+def summarize(records: list[Record], k: int) -> dict[str, Any]:
+    """Aggregate metrics for a set of records (one configuration)."""
+
+    def avg(name: str, subset: list[Record] | None = None) -> float | None:
+        return mean([r.metrics[name] for r in (subset if subset is not None else records)])
+
+    answerable = [r for r in records if r.gold]
+    unanswerable = [r for r in records if not r.gold]
+    narrow = [r for r in answerable if r.type in ("fact", "title", "paraphrase", "followup")]
+    topic = [r for r in answerable if r.type == "topic"]
+    totals = [sum(r.timings.values()) for r in records]
+    summary: dict[str, Any] = {
+        "questions": len(records),
+        f"recall@{k}": avg(f"recall@{k}"),
+        f"hit@{k}": avg(f"hit@{k}"),
+        "mrr": avg("mrr"),
+        f"ndcg@{k}": avg(f"ndcg@{k}"),
+        "recall@5 (fact, title, paraphrase, followup)": avg("recall@5", narrow),
+        "recall@10 (topic)": avg("recall@10", topic),
+        "citation_precision": avg("citation_precision"),
+        "citation_recall": avg("citation_recall"),
+        "invalid_citations": int(sum(r.metrics["invalid_citations"] or 0 for r in records)),
+        "keyword_hit": avg("keyword_hit"),
+        "abstention_accuracy": avg("abstained", unanswerable),
+        "false_abstention": avg("abstained", answerable),
+        "faithfulness": avg("faithfulness"),
+        "recall_curve": [avg(f"recall@{n}") for n in range(1, MAX_K + 1)],
+        "latency_ms": {
+            stage: {"p50": statistics.median(values) * 1000, "p95": percentile(values, 0.95) * 1000}
+            for stage in ("condense", "retrieve", "generate", "verify")
+            if (values := [r.timings.get(stage, 0.0) for r in records])
+        }
+        | {
+            "total": {
+                "p50": statistics.median(totals) * 1000,
+                "p95": percentile(totals, 0.95) * 1000,
+            }
+        },
+        "by_type": {},
+    }
+    for type_ in sorted({r.type for r in records}):
+        subset = [r for r in records if r.type == type_]
+        summary["by_type"][type_] = {
+            "questions": len(subset),
+            f"recall@{k}": avg(f"recall@{k}", subset),
+            "mrr": avg("mrr", subset),
+            "citation_precision": avg("citation_precision", subset),
+            "keyword_hit": avg("keyword_hit", subset),
+            "abstained": avg("abstained", subset),
+        }
+    return summary
+
+
+def check_targets(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    checks = []
+    for name, op, target in TARGETS:
+        value = summary.get(name)
+        passed = (
+            value is not None
+            and {">=": value >= target, "<=": value <= target, "==": value == target}[op]
+        )
+        checks.append(
+            {"metric": name, "target": f"{op} {target}", "value": value, "passed": passed}
+        )
+    return checks
+
+
+def evaluate(
+    chat: PaperChat,
+    questions: list[Question],
+    k: int = 5,
+    answerer: str = "extractive",
+    configs: Sequence[str] = ("hybrid",),
+    judge: Callable[[Answer], float | None] | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict[str, Any]:
+    """Every question through every configuration; returns records and summaries."""
+    unknown = [c for c in configs if c not in CONFIGS]
+    if unknown:
+        raise EvalError(f"unknown configuration(s) {unknown}; choose from {list(CONFIGS)}")
+    records: list[Record] = []
+    total, done = len(questions) * len(configs), 0
+    started = time.perf_counter()
+    for config in configs:
+        mode = CONFIGS[config]
+        for question in questions:
+            answer = chat.ask(
+                question.question,
+                question.history,
+                answerer=answerer,  # type: ignore[arg-type]
+                k=max(k, 1),
+                mode=mode,
+            )
+            query = search_query(answer.standalone_question)
+            ranked = [(h.paper_id, h.title) for h in chat.search(query, k=MAX_K, mode=mode)]
+            records.append(score(question, config, answer, ranked, k, judge))
+            done += 1
+            if progress:
+                progress(done, total)
+    summaries = {c: summarize([r for r in records if r.config == c], k) for c in configs}
+    return {
+        "k": k,
+        "answerer": answerer,
+        "configs": list(configs),
+        "seconds": time.perf_counter() - started,
+        "summary": summaries,
+        "targets": {c: check_targets(summary) for c, summary in summaries.items()},
+        "records": [asdict(r) for r in records],
+    }
