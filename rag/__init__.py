@@ -14,6 +14,7 @@ disable_telemetry()
 
 if TYPE_CHECKING:
     from rag.api import PaperChat
+    from rag.chain import Answer, Citation
     from rag.config import Settings
     from rag.ingest import IngestReport
     from rag.load import Paper
@@ -21,13 +22,24 @@ if TYPE_CHECKING:
 
 EXPORTS = {
     "PaperChat": "rag.api",
+    "Answer": "rag.chain",
+    "Citation": "rag.chain",
     "Settings": "rag.config",
     "IngestReport": "rag.ingest",
     "Paper": "rag.load",
     "Filters": "rag.search",
     "Hit": "rag.search",
 }
-__all__ = ["Filters", "Hit", "IngestReport", "Paper", "PaperChat", "Settings"]
+__all__ = [
+    "Answer",
+    "Citation",
+    "Filters",
+    "Hit",
+    "IngestReport",
+    "Paper",
+    "PaperChat",
+    "Settings",
+]
 
 
 def __getattr__(name: str):

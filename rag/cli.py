@@ -313,7 +313,7 @@ def eval_command(
 ) -> None:
     """Score a question set; exits 1 when a gate is not met (gates apply to the last retriever
     in --compare)."""
-    from rag.eval import evaluate, faithfulness, load_questions
+    from rag.eval import evaluate, faithfulness, load_questions, summary_metrics
     from rag.report import write_outputs
 
     if answerer not in ("extractive", "llm"):
@@ -353,20 +353,7 @@ def eval_command(
         table.add_column("metric")
         for config in configs:
             table.add_column(config, justify="right")
-        shown = [
-            f"recall@{k}",
-            "mrr",
-            f"ndcg@{k}",
-            "recall@5 (fact, title, paraphrase, followup)",
-            "recall@10 (topic)",
-            "citation_precision",
-            "citation_recall",
-            "invalid_citations",
-            "keyword_hit",
-            "abstention_accuracy",
-            "false_abstention",
-        ]
-        for metric in shown:
+        for metric in summary_metrics(k):
             values = [result["summary"][c][metric] for c in configs]
             table.add_row(metric, *("n/a" if v is None else f"{v:.3f}" for v in values))
         console.print(table)

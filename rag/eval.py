@@ -42,6 +42,25 @@ TARGETS = [
 ]
 
 
+def summary_metrics(k: int) -> list[str]:
+    """The headline metrics, in the order reports show them."""
+    return [
+        f"recall@{k}",
+        f"hit@{k}",
+        "mrr",
+        f"ndcg@{k}",
+        "recall@5 (fact, title, paraphrase, followup)",
+        "recall@10 (topic)",
+        "citation_precision",
+        "citation_recall",
+        "invalid_citations",
+        "keyword_hit",
+        "abstention_accuracy",
+        "false_abstention",
+        "faithfulness",
+    ]
+
+
 class EvalError(ValueError):
     """A question set that cannot be evaluated as it is."""
 

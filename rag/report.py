@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rag.eval import MAX_K, TYPES
+from rag.eval import MAX_K, TYPES, summary_metrics
 
 
 def fmt(value: Any) -> str:
@@ -35,21 +35,7 @@ def write_outputs(result: dict[str, Any], out_dir: Path) -> list[Path]:
 
 def render_report(result: dict[str, Any]) -> str:
     k, configs, summary = result["k"], result["configs"], result["summary"]
-    metrics = [
-        f"recall@{k}",
-        f"hit@{k}",
-        "mrr",
-        f"ndcg@{k}",
-        "recall@5 (fact, title, paraphrase, followup)",
-        "recall@10 (topic)",
-        "citation_precision",
-        "citation_recall",
-        "invalid_citations",
-        "keyword_hit",
-        "abstention_accuracy",
-        "false_abstention",
-        "faithfulness",
-    ]
+    metrics = summary_metrics(k)
     parts = [
         "# PaperChat evaluation",
         f"{summary[configs[0]]['questions']} questions, k = {k}, answerer: "
