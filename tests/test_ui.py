@@ -240,3 +240,24 @@ def test_llm_answer_streams_into_the_page(tmp_path, cache_dir, open_page, server
             assert page.locator("#sources .source-card").count() == 2
         finally:
             app.close()
+
+
+def test_paper_text_is_shown_escaped_never_run(server, open_page, tmp_path):
+    path = write_jsonl(tmp_path / "hostile.jsonl", [{
+        "title": 'Zebrafish <img src=x onerror="window.__pwned=1"> Tracking',
+        "abstract": "We track zebrafish larvae in aquarium videos. "
+                    '<script>window.__pwned=2</script> <b onmouseover="window.__pwned=3">x</b> '
+                    "The tracker follows zebrafish larvae at 30 frames per second.",
+    }])
+    page = open_page(server)
+    page.get_by_role("tab", name="Collection").click()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.locator("#add").click()
+    page.locator("#ingest-report").get_by_text("1 added").wait_for(timeout=60_000)
+    ask(page, "How fast does the zebrafish larvae tracker run?", 0)
+    page.get_by_role("tab", name="Sources").click()
+    page.locator("#sources .source-card details summary").first.click()
+    page.wait_for_timeout(300)
+    assert page.evaluate("window.__pwned") is None
+    assert page.locator("#sources img, #sources script, #titles img").count() == 0
+    assert "<img src=x" in page.locator("#sources").inner_text()  # shown as text
