@@ -243,12 +243,17 @@ def test_llm_answer_streams_into_the_page(tmp_path, cache_dir, open_page, server
 
 
 def test_paper_text_is_shown_escaped_never_run(server, open_page, tmp_path):
-    path = write_jsonl(tmp_path / "hostile.jsonl", [{
-        "title": 'Zebrafish <img src=x onerror="window.__pwned=1"> Tracking',
-        "abstract": "We track zebrafish larvae in aquarium videos. "
-                    '<script>window.__pwned=2</script> <b onmouseover="window.__pwned=3">x</b> '
-                    "The tracker follows zebrafish larvae at 30 frames per second.",
-    }])
+    path = write_jsonl(
+        tmp_path / "hostile.jsonl",
+        [
+            {
+                "title": 'Zebrafish <img src=x onerror="window.__pwned=1"> Tracking',
+                "abstract": "We track zebrafish larvae in aquarium videos. "
+                '<script>window.__pwned=2</script> <b onmouseover="window.__pwned=3">x</b> '
+                "The tracker follows zebrafish larvae at 30 frames per second.",
+            }
+        ],
+    )
     page = open_page(server)
     page.get_by_role("tab", name="Collection").click()
     page.locator("#upload input[type=file]").set_input_files(str(path))
