@@ -7,8 +7,10 @@ import re
 
 import pytest
 from conftest import DEFAULT_COLLECTION, HF_JSON, write_jsonl
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from rag.load import LoadError, Paper, arxiv_id, find_files, load_file
+from rag.load import LOADERS, LoadError, Paper, arxiv_id, find_files, load_file
 
 ATOM = """<?xml version="1.0" encoding="UTF-8"?>
 <feed xmlns="http://www.w3.org/2005/Atom" xmlns:arxiv="http://arxiv.org/schemas/atom">
@@ -245,3 +247,51 @@ def test_paper_ids_are_stable():
     )
     assert Paper(title="t", abstract="a", paper_id="my-id").paper_id == "my-id"
     assert arxiv_id("doi:10.1000/1234.56789") == ""
+
+
+JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=40),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "title",
+                    "abstract",
+                    "summary",
+                    "id",
+                    "url",
+                    "authors",
+                    "date",
+                    "publishedAt",
+                    "paper",
+                    "papers",
+                ]
+            ),
+            children,
+            max_size=6,
+        )
+    ),
+    max_leaves=25,
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(data=st.binary(max_size=2000), suffix=st.sampled_from(sorted(LOADERS)))
+def test_any_bytes_parse_or_report_never_crash(tmp_path_factory, data, suffix):
+    path = tmp_path_factory.mktemp("fuzz") / f"input{suffix}"
+    path.write_bytes(data)
+    collection = load_file(path)
+    assert all(p.title and p.abstract and p.paper_id for p in collection.papers)
+    assert all(s.source == path.name and s.reason for s in collection.skipped)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@given(value=JSON_VALUES)
+def test_any_json_shape_parses_or_reports(tmp_path_factory, value):
+    folder = tmp_path_factory.mktemp("fuzz")
+    for name, text in (("a.json", json.dumps(value)), ("a.jsonl", json.dumps(value) + "\n")):
+        (folder / name).write_text(text)
+        collection = load_file(folder / name)
+        assert all(p.title and p.abstract and p.paper_id for p in collection.papers)
+        assert all(s.location and s.reason for s in collection.skipped)
