@@ -302,6 +302,8 @@ class AnswerChain:
     def _abstain(self, state: dict, answer: Answer) -> Iterator[str]:
         answer.abstained = True
         text = self.prompts["abstain"].format(topic=topic_of(state["question"]))
+        if state["filters"]:
+            text += f" Only papers {state['filters'].describe()} were searched."
         answer.text += text
         yield text
 

@@ -46,6 +46,27 @@ class Filters:
     def __bool__(self) -> bool:
         return any((self.date_from, self.date_to, self.author, self.source))
 
+    def describe(self) -> str:
+        """The filters in words, e.g. "dated from 2024-01-01, an author matching 'hinton'"."""
+        parts = []
+        if self.date_from or self.date_to:
+            parts.append(
+                "dated "
+                + " ".join(
+                    p
+                    for p in (
+                        self.date_from and f"from {self.date_from}",
+                        self.date_to and f"to {self.date_to}",
+                    )
+                    if p
+                )
+            )
+        if self.author:
+            parts.append(f"with an author matching {self.author!r}")
+        if self.source:
+            parts.append(f"from {self.source}")
+        return ", ".join(parts)
+
     def date_range(self) -> tuple[int, int] | None:
         if not (self.date_from or self.date_to):
             return None

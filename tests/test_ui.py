@@ -266,3 +266,17 @@ def test_paper_text_is_shown_escaped_never_run(server, open_page, tmp_path):
     assert page.evaluate("window.__pwned") is None
     assert page.locator("#sources img, #sources script, #titles img").count() == 0
     assert "<img src=x" in page.locator("#sources").inner_text()  # shown as text
+
+
+def test_settings_filters_and_title_search(server, open_page):
+    page = open_page(server)
+    page.get_by_role("tab", name="Collection").click()
+    page.get_by_label("Search titles").fill("overoptimization")
+    titles = page.locator("#titles")
+    titles.get_by_text("Reward Model Ensembles Help Mitigate Overoptimization").wait_for()
+    page.locator("#collection-counts").get_by_text("Showing 2.").wait_for()
+    page.get_by_role("tab", name="Settings").click()
+    page.get_by_label("Author name contains").fill("nobody in particular")
+    chat = ask(page, "Which papers address reward overoptimization?", 0)
+    assert "The collection has no paper on reward overoptimization" in chat
+    assert "Only papers with an author matching 'nobody in particular' were searched" in chat
