@@ -6,9 +6,12 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from rag.chain import Answer, AnswerChain, Answerer
 from rag.config import Settings
@@ -19,6 +22,7 @@ from rag.llm import LLMAnswerer
 from rag.prompts import load_prompts
 from rag.search import Filters, Hit, HybridSearch, Mode, PaperRetriever
 from rag.split import Chunker
+from rag.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -97,13 +101,24 @@ class PaperChat:
             self.store, self.keyword, self.embeddings.embed_one, self.settings.search
         )
 
+    @contextmanager
+    def reaching_chroma(self) -> Iterator[None]:
+        """A Chroma server that went away becomes StoreUnavailable, with where it was."""
+        try:
+            yield
+        except httpx.TransportError as exc:
+            where = f"{self.settings.chroma.host}:{self.settings.chroma.port}"
+            raise StoreUnavailable(
+                f"lost the Chroma server at {where} ({exc}); is it running?"
+            ) from exc
+
     def sync_keyword_index(self) -> bool:
         """Rebuild the keyword index from Chroma if it does not reflect the collection now.
 
         True when a rebuild was needed (a killed ingest, a lost or corrupt index file, or
         another writer on a shared Chroma server).
         """
-        with self._writing:
+        with self._writing, self.reaching_chroma():
             generation = self.store.generation()
             current = self.keyword.rows or not self.store.count()
             if self.keyword.generation == generation and current:
@@ -117,7 +132,7 @@ class PaperChat:
         self, sources: Source | Iterable[Source], progress: Progress | None = None
     ) -> IngestReport:
         """Add papers from files (path or list of paths) or `Paper` objects."""
-        with self._writing:
+        with self._writing, self.reaching_chroma():
             self.sync_keyword_index()
             return self.ingester.ingest(sources, progress)
 
@@ -129,8 +144,9 @@ class PaperChat:
         mode: Mode = "hybrid",
     ) -> list[Hit]:
         """Papers for `query`, one hit each, best first."""
-        self.sync_keyword_index()
-        return self.searcher.search(query, k or self.settings.search.k, filters, mode)
+        with self.reaching_chroma():
+            self.sync_keyword_index()
+            return self.searcher.search(query, k or self.settings.search.k, filters, mode)
 
     def stream(
         self,
@@ -148,8 +164,9 @@ class PaperChat:
         "auto" (the LLM when one is configured), "extractive" or "llm"; `k` is how many
         papers to retrieve (default PAPERCHAT_ANSWER_SOURCES); `mode` the retriever.
         """
-        self.sync_keyword_index()
-        yield from self.chain.stream(question, history, answerer, filters, k, mode)
+        with self.reaching_chroma():
+            self.sync_keyword_index()
+            yield from self.chain.stream(question, history, answerer, filters, k, mode)
 
     def ask(
         self,
@@ -178,13 +195,13 @@ class PaperChat:
 
     def remove(self, paper_id: str) -> int:
         """Delete a paper; returns how many chunks went (0 when it was not indexed)."""
-        with self._writing:
+        with self._writing, self.reaching_chroma():
             self.sync_keyword_index()
             return self.ingester.remove(paper_id)
 
     def reset(self) -> None:
         """Delete every paper in the collection."""
-        with self._writing:
+        with self._writing, self.reaching_chroma():
             self.store.reset()
             self.keyword.replace([], self.store.new_generation())
 
@@ -199,14 +216,16 @@ class PaperChat:
 
     def stats(self) -> dict[str, Any]:
         """Counts of papers, chunks and sources, and the size of the data directory."""
-        self.sync_keyword_index()
+        with self.reaching_chroma():
+            self.sync_keyword_index()
+            chunks = self.store.count()
         rows = self.keyword.rows
         sources = Counter(source for _, source in {(r.paper_id, r.source) for r in rows})
         data_dir = self.settings.data_dir
         size = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())
         return {
             "papers": len({r.paper_id for r in rows}),
-            "chunks": self.store.count(),
+            "chunks": chunks,
             "sources": dict(sorted(sources.items())),
             "collection": self.settings.chroma.collection,
             "chroma": (

@@ -104,18 +104,16 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory):
-    """A real `chroma run` server on loopback, for server-mode tests."""
+def start_chroma(path: Path, port: int) -> subprocess.Popen:
+    """`chroma run` on loopback, returned once it accepts connections."""
     chroma = shutil.which("chroma", path=str(BIN)) or shutil.which("chroma")
     assert chroma, "the chroma CLI is not installed"
-    port = free_port()
-    path = tmp_path_factory.mktemp("chroma-server")
     env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
-    log = (path / "server.log").open("w")
+    path.mkdir(parents=True, exist_ok=True)
+    log = path / "server.log"
     process = subprocess.Popen(
         [chroma, "run", "--path", str(path / "db"), "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log,
+        stdout=log.open("a"),
         stderr=subprocess.STDOUT,
         env=env,
     )
@@ -123,12 +121,18 @@ def chroma_server(tmp_path_factory):
     while time.monotonic() < deadline:
         with socket.socket() as sock:
             if sock.connect_ex(("127.0.0.1", port)) == 0:
-                break
-        assert process.poll() is None, (path / "server.log").read_text()
+                return process
+        assert process.poll() is None, log.read_text()
         time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("chroma run did not start within 30 s")
+    process.kill()
+    pytest.fail("chroma run did not start within 30 s")
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory):
+    """A real `chroma run` server on loopback, for server-mode tests."""
+    port = free_port()
+    process = start_chroma(tmp_path_factory.mktemp("chroma-server"), port)
     yield ChromaSettings(host="127.0.0.1", port=port)
     process.terminate()
     process.wait(timeout=10)

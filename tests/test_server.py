@@ -63,3 +63,33 @@ def test_unreachable_server_is_a_clear_error(make_settings):
     chat = PaperChat(make_settings(chroma=ChromaSettings(host="127.0.0.1", port=free_port())))
     with pytest.raises(StoreUnavailable, match=r"cannot reach the Chroma server at 127\.0\.0\.1"):
         chat.search("anything")
+
+
+def test_server_that_stops_gives_a_clear_error_and_recovers(make_settings, tmp_path):
+    from conftest import free_port, start_chroma
+
+    from rag.load import Paper
+
+    port = free_port()
+    server = start_chroma(tmp_path / "server", port)
+    chat = PaperChat(make_settings(chroma=ChromaSettings(host="127.0.0.1", port=port)))
+    try:
+        chat.ingest([Paper(title="Quokka census", abstract="We count quokkas on an island.")])
+        server.terminate()
+        server.wait(timeout=10)
+        for call in (
+            lambda: chat.search("quokka"),
+            lambda: chat.ask("How are quokkas counted?"),
+            chat.stats,
+            lambda: chat.ingest([Paper(title="B", abstract="Bees.")]),
+        ):
+            with pytest.raises(
+                StoreUnavailable, match=f"lost the Chroma server at 127.0.0.1:{port}"
+            ):
+                call()
+        server = start_chroma(tmp_path / "server", port)  # back, with the same data
+        assert chat.search("quokka", k=1)[0].title == "Quokka census"
+        assert chat.stats()["papers"] == 1
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
