@@ -118,15 +118,22 @@ class PaperChat:
         True when a rebuild was needed (a killed ingest, a lost or corrupt index file, or
         another writer on a shared Chroma server).
         """
-        with self._writing, self.reaching_chroma():
-            generation = self.store.generation()
-            current = self.keyword.rows or not self.store.count()
-            if self.keyword.generation == generation and current:
+        with self.reaching_chroma():
+            if self._keyword_is_current():  # the common case takes no lock
                 return False
-            log.warning("keyword index is out of date with Chroma; rebuilding it")
-            rows = make_rows((c.chunk_id, c.text, c.metadata) for c in self.store.walk())
-            self.keyword.replace(rows, generation)
-            return True
+            with self._writing:
+                if self._keyword_is_current():  # another thread rebuilt it meanwhile
+                    return False
+                generation = self.store.generation()
+                log.warning("keyword index is out of date with Chroma; rebuilding it")
+                rows = make_rows((c.chunk_id, c.text, c.metadata) for c in self.store.walk())
+                self.keyword.replace(rows, generation)
+                return True
+
+    def _keyword_is_current(self) -> bool:
+        if self.keyword.generation != self.store.generation():
+            return False
+        return bool(self.keyword.rows) or not self.store.count()
 
     def ingest(
         self, sources: Source | Iterable[Source], progress: Progress | None = None

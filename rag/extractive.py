@@ -54,6 +54,7 @@ MEASURES = [
     (re.compile(r"\bhow (?:many|much|often|large|big)|\bnumber of", re.I), re.compile(r"\d")),
 ]
 MEASURE_BONUS = 0.2
+DEFINITION_BONUS = 0.1  # "what is X": prefer the sentence that introduces X
 NOT_AN_ANSWER = re.compile(r"https?://|github\.com|\b(?:code|data)\b.{0,30}\bavailable\b", re.I)
 DEFINITION_QUESTION = re.compile(r"^\s*what (?:is|are|does)\b", re.IGNORECASE)
 DEFINING_SENTENCE = re.compile(
@@ -214,7 +215,7 @@ def quotes(query: str, query_vector: np.ndarray, sources: list[Source]) -> list[
             if any(states.search(sentence.text) for states in stated):
                 score += MEASURE_BONUS
         if definition and DEFINING_SENTENCE.search(sentence.text):
-            score += NUMBER_BONUS
+            score += DEFINITION_BONUS
         scored.append(Quote(source, sentence, score))
     return sorted(scored, key=lambda q: -q.score)
 

@@ -47,20 +47,13 @@ class Filters:
         return any((self.date_from, self.date_to, self.author, self.source))
 
     def describe(self) -> str:
-        """The filters in words, e.g. "dated from 2024-01-01, an author matching 'hinton'"."""
+        """The filters in words: "dated from 2024-01-01, with an author matching 'hinton'"."""
         parts = []
-        if self.date_from or self.date_to:
-            parts.append(
-                "dated "
-                + " ".join(
-                    p
-                    for p in (
-                        self.date_from and f"from {self.date_from}",
-                        self.date_to and f"to {self.date_to}",
-                    )
-                    if p
-                )
-            )
+        span = " ".join(
+            f"{word} {day}" for word, day in (("from", self.date_from), ("to", self.date_to)) if day
+        )
+        if span:
+            parts.append(f"dated {span}")
         if self.author:
             parts.append(f"with an author matching {self.author!r}")
         if self.source:
