@@ -17,7 +17,7 @@ from rag.chain import Answer, AnswerChain, Answerer
 from rag.config import Settings
 from rag.environment import install_tiktoken_files
 from rag.ingest import Ingester, IngestReport, Progress, Source
-from rag.keyword import KeywordIndex, make_rows
+from rag.keyword import KeywordIndex
 from rag.llm import LLMAnswerer
 from rag.prompts import load_prompts
 from rag.search import Filters, Hit, HybridSearch, Mode, PaperRetriever
@@ -126,14 +126,17 @@ class PaperChat:
                     return False
                 generation = self.store.generation()
                 log.warning("keyword index is out of date with Chroma; rebuilding it")
-                rows = make_rows((c.chunk_id, c.text, c.metadata) for c in self.store.walk())
-                self.keyword.replace(rows, generation)
+                pages = self.store.pages()
+                self.keyword.rebuild(
+                    ([(c.chunk_id, c.text, c.metadata) for c in page] for page in pages),
+                    generation,
+                )
                 return True
 
     def _keyword_is_current(self) -> bool:
         if self.keyword.generation != self.store.generation():
             return False
-        return bool(self.keyword.rows) or not self.store.count()
+        return len(self.keyword) > 0 or not self.store.count()
 
     def ingest(
         self, sources: Source | Iterable[Source], progress: Progress | None = None
@@ -210,28 +213,28 @@ class PaperChat:
         """Delete every paper in the collection."""
         with self._writing, self.reaching_chroma():
             self.store.reset()
-            self.keyword.replace([], self.store.new_generation())
+            self.keyword.clear(self.store.new_generation())
 
     def papers(self) -> list[dict[str, str]]:
         """Every paper in the collection: id, title and the file it came from, by title."""
         self.sync_keyword_index()
-        seen = {
-            r.paper_id: {"paper_id": r.paper_id, "title": r.title, "source": r.source}
-            for r in self.keyword.rows
-        }
-        return sorted(seen.values(), key=lambda p: p["title"].casefold())
+        papers = [
+            {"paper_id": p.paper_id, "title": p.title, "source": p.source}
+            for p in self.keyword.papers()
+        ]
+        return sorted(papers, key=lambda p: p["title"].casefold())
 
     def stats(self) -> dict[str, Any]:
         """Counts of papers, chunks and sources, and the size of the data directory."""
         with self.reaching_chroma():
             self.sync_keyword_index()
             chunks = self.store.count()
-        rows = self.keyword.rows
-        sources = Counter(source for _, source in {(r.paper_id, r.source) for r in rows})
+        papers = self.keyword.papers()
+        sources = Counter(p.source for p in papers)
         data_dir = self.settings.data_dir
         size = sum(p.stat().st_size for p in data_dir.rglob("*") if p.is_file())
         return {
-            "papers": len({r.paper_id for r in rows}),
+            "papers": len(papers),
             "chunks": chunks,
             "sources": dict(sorted(sources.items())),
             "collection": self.settings.chroma.collection,

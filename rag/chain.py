@@ -29,7 +29,7 @@ from rag.extractive import (
 )
 from rag.keyword import KeywordIndex
 from rag.llm import NO_ANSWER, LLMAnswerer, LLMError
-from rag.search import Filters, Hit, HybridSearch, Mode
+from rag.search import Filters, Hit, HybridSearch, Mode, content_hash_of
 from rag.split import split_sentences
 from rag.store import VectorStore
 
@@ -172,7 +172,7 @@ class AnswerChain:
         return {**state, "standalone": standalone}
 
     def condense_offline(self, question: str, history: list[dict]) -> str:
-        titles = list(dict.fromkeys(row.title for row in self.keyword.rows))
+        titles = [paper.title for paper in self.keyword.papers()]
         return condense_offline(question, history, titles)
 
     # Stage 2: retrieve the papers.
@@ -183,7 +183,8 @@ class AnswerChain:
         hits = self.searcher.search(
             query, state["k"], state["filters"], state.get("mode", "hybrid"), vector
         )
-        sources = number_sources(hits, self.store.sentences([h.paper_id for h in hits]))
+        versions = {h.paper_id: content_hash_of(h.chunk_id) for h in hits}
+        sources = number_sources(hits, self.store.sentences(versions))
         state["timings"]["retrieve"] = time.perf_counter() - started
         return {**state, "query": query, "vector": vector, "sources": sources}
 

@@ -69,8 +69,8 @@ def ingest(
         TextColumn("embedding"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("texts"),
-        TextColumn("{task.fields[rate]:.1f} texts/s"),
+        TextColumn("chunks"),
+        TextColumn("{task.fields[rate]:.1f}/s"),
         TimeElapsedColumn(),
     )
     with user_errors(), Progress(*columns, console=errors, transient=True, disable=as_json) as bar:

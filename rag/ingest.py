@@ -1,4 +1,4 @@
-"""Ingest: load, split, diff against Chroma, embed and store, then update the keyword index.
+"""Ingest: load, split, diff against Chroma, embed and store, and update the keyword index.
 
 Chunk ids derive from the paper id and its content hash, so ingest is idempotent: unchanged
 papers cost one lookup, changed ones are replaced, and a killed run is completed by the next.
@@ -14,14 +14,15 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-from rag.keyword import KeywordIndex, Row, make_rows
-from rag.load import Paper, Skipped, find_files, load_file
-from rag.split import Chunk, Chunker, Sentence
+from rag.keyword import KeywordIndex
+from rag.load import Paper, Skipped, find_files, read_file
+from rag.split import Chunk, Chunker
 from rag.store import VectorStore
 
 log = logging.getLogger(__name__)
-PAPERS_PER_GROUP = 256  # papers diffed against Chroma per request
-Progress = Callable[[int, int], None]  # (texts embedded, texts to embed so far)
+PAPERS_PER_GROUP = 256  # papers diffed, written and keyword-indexed together
+CHUNKS_PER_WRITE = 64  # chunks embedded and upserted per Chroma request
+Progress = Callable[[int, int], None]  # (chunks embedded, chunks to embed so far)
 
 
 @dataclass
@@ -33,7 +34,6 @@ class IngestReport:
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
     chunks_written: int = 0
-    sentences_written: int = 0
     chunks_deleted: int = 0
     seconds: float = 0.0
 
@@ -41,8 +41,7 @@ class IngestReport:
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, "
             f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped "
-            f"({self.chunks_written} chunks, {self.sentences_written} sentences written"
-            f" in {self.seconds:.2f} s)"
+            f"({self.chunks_written} chunks written in {self.seconds:.2f} s)"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -55,10 +54,9 @@ Source = str | Path | Paper
 
 
 def iter_papers(sources: Source | Iterable[Source], report: IngestReport) -> Iterator[Paper]:
-    """Papers from paths and Paper objects alike; files' problems go to `report.skipped`.
-
-    Missing or unsupported paths raise `LoadError` here, before anything is written.
-    """
+    """Papers from paths and Paper objects alike, streamed; files' problems go to
+    `report.skipped`. Missing or unsupported paths raise `LoadError` here, before anything
+    is written."""
     if isinstance(sources, str | Path | Paper):
         sources = [sources]
     sources = list(sources)
@@ -66,9 +64,11 @@ def iter_papers(sources: Source | Iterable[Source], report: IngestReport) -> Ite
 
     def papers_in_files() -> Iterator[Paper]:
         for path in files:
-            collection = load_file(path)
-            report.skipped.extend(collection.skipped)
-            yield from collection.papers
+            for item in read_file(path):
+                if isinstance(item, Skipped):
+                    report.skipped.append(item)
+                else:
+                    yield item
 
     return chain((s for s in sources if isinstance(s, Paper)), papers_in_files())
 
@@ -103,17 +103,21 @@ class WritePlan:
     """The writes and deletes that bring one group of papers up to date."""
 
     chunks: list[Chunk] = field(default_factory=list)
-    sentences: list[Sentence] = field(default_factory=list)
     stale_chunks: list[str] = field(default_factory=list)
     stale_sentences: list[str] = field(default_factory=list)
 
     @property
     def changes(self) -> bool:
-        return bool(self.chunks or self.sentences or self.stale_chunks or self.stale_sentences)
+        return bool(self.chunks or self.stale_chunks or self.stale_sentences)
 
 
 class Ingester:
-    """Writes papers into the vector store and keeps the keyword index in step."""
+    """Writes papers into the vector store and keeps the keyword index in step.
+
+    Papers stream through in groups: each group is diffed against Chroma, embedded, written,
+    and appended to the keyword index before the next is read, so memory stays flat however
+    large the input, and a killed run loses at most the group it was writing.
+    """
 
     def __init__(
         self, store: VectorStore, keyword: KeywordIndex, chunker: Chunker, batch_size: int
@@ -128,36 +132,27 @@ class Ingester:
     ) -> IngestReport:
         started = time.perf_counter()
         report = IngestReport()
-        removed: set[str] = set()
-        added_rows: list[Row] = []
-        generation = ""
         planned = embedded = 0
         for group in batched(unique(iter_papers(sources, report), report), PAPERS_PER_GROUP):
             plan = self._plan(group, report)
-            if plan.changes and not generation:
-                generation = self.store.new_generation()
-            planned += len(plan.sentences) + len(plan.chunks)
-            # Sentences first: a paper whose chunks are all stored has all its sentences too.
-            writes = ((plan.sentences, self.store.add_sentences), (plan.chunks, self.store.add))
-            for items, write in writes:
-                items.sort(key=lambda item: len(item.text))  # similar lengths pad less
-                for start in range(0, len(items), self.batch_size):
-                    batch = items[start : start + self.batch_size]
-                    write(batch)
-                    embedded += len(batch)
-                    log.info("embedded %d/%d texts", embedded, planned)
-                    if progress:
-                        progress(embedded, planned)
-            report.chunks_written += len(plan.chunks)
-            report.sentences_written += len(plan.sentences)
+            if not plan.changes:
+                continue
+            generation = self.store.new_generation()
+            planned += len(plan.chunks)
+            plan.chunks.sort(key=lambda chunk: len(chunk.text))  # similar lengths pad less
+            for start in range(0, len(plan.chunks), CHUNKS_PER_WRITE):
+                batch = plan.chunks[start : start + CHUNKS_PER_WRITE]
+                self.store.add(batch)
+                embedded += len(batch)
+                log.info("embedded %d/%d chunks", embedded, planned)
+                if progress:
+                    progress(embedded, planned)
             self.store.delete(plan.stale_chunks)
             self.store.delete_sentences(plan.stale_sentences)
+            report.chunks_written += len(plan.chunks)
             report.chunks_deleted += len(plan.stale_chunks)
-            removed.update(plan.stale_chunks)
-            added_rows += make_rows((c.chunk_id, c.text, c.metadata) for c in plan.chunks)
-
-        if generation:
-            self.keyword.update(removed, added_rows, generation)
+            added = [(c.chunk_id, c.text, c.metadata) for c in plan.chunks]
+            self.keyword.update(plan.stale_chunks, added, generation)
         report.seconds = time.perf_counter() - started
         return report
 
@@ -173,14 +168,13 @@ class Ingester:
             if present == {c.chunk_id for c in chunks}:
                 report.unchanged.append(paper.paper_id)
                 continue
-            older = {c for c in present if f"#{paper.content_hash}-" not in c}
+            current = f"{paper.paper_id}#{paper.content_hash}-"
+            older = {c for c in present if not c.startswith(current)}
             (report.updated if older else report.added).append(paper.paper_id)
-            sentences = self.chunker.sentences(paper)
             plan.chunks += [c for c in chunks if c.chunk_id not in present]
-            plan.sentences += sentences
             plan.stale_chunks += sorted(present - {c.chunk_id for c in chunks})
-            current = {s.sentence_id for s in sentences}
-            plan.stale_sentences += sorted(sentence_ids.get(paper.paper_id, set()) - current)
+            stale = sentence_ids.get(paper.paper_id, set())
+            plan.stale_sentences += sorted(s for s in stale if not s.startswith(current))
         return plan
 
     def remove(self, paper_id: str) -> int:
@@ -190,5 +184,5 @@ class Ingester:
             generation = self.store.new_generation()
             self.store.delete(chunk_ids)
             self.store.delete_sentences(sentence_ids)
-            self.keyword.update(set(chunk_ids), [], generation)
+            self.keyword.update(chunk_ids, [], generation)
         return len(chunk_ids)

@@ -1,43 +1,45 @@
-"""Keyword search: a BM25 index (bm25s) kept beside Chroma, with the metadata to filter on.
+"""Keyword search: an incremental BM25 index kept beside Chroma, with the metadata to filter on.
 
-Local Chroma has no sparse index, so this one is derived from the chunks in Chroma. It is
-saved under the data directory with the Chroma `generation` it reflects; when the two differ
-(another machine wrote to a shared server, or an ingest was killed) it is rebuilt from Chroma.
+Local Chroma has no sparse index, so this one is derived from the chunks in Chroma. It is a
+list of immutable segments (postings by term, chunk lengths, chunk ids and their papers)
+plus tombstones for deleted chunks, so adding 100 papers to 100k writes one small segment
+instead of re-indexing everything. Small segments are merged as they pile up, like a binary
+counter. Scores are BM25 (Lucene's idf, k1=1.5, b=0.75) over the live chunks, computed at
+query time from the postings, so they never go stale as segments come and go.
+
+The index is saved under the data directory with the Chroma `generation` it reflects; when
+the two differ (another machine wrote to a shared server, an ingest was killed, the files
+were lost or damaged) it is rebuilt from Chroma.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import os
 import re
-import shutil
+import uuid
+import zipfile
+from bisect import bisect_right
+from collections import Counter
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import bm25s
 import numpy as np
 import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
+from scipy import sparse
 
 log = logging.getLogger(__name__)
-logging.getLogger("bm25s").setLevel(logging.WARNING)  # it sets DEBUG on itself
 STEMMER = Stemmer.Stemmer("english")
 STOPWORDS = frozenset(STOPWORDS_EN) | {"paper", "papers", "which", "what", "how", "does", "do"}
-FORMAT_VERSION = 3
-
-
-@dataclass(frozen=True)
-class Row:
-    """What the keyword index knows of one chunk."""
-
-    chunk_id: str
-    paper_id: str
-    title: str
-    date_num: int
-    source: str
-    authors: str
-    tokens: list[str]
+FORMAT_VERSION = 4
+K1, B = 1.5, 0.75
+COMPACT_SHARE = 0.25  # rewrite everything once this share of stored chunks is deleted
+ChunkText = tuple[str, str, dict]  # (chunk_id, text, Chroma metadata)
 
 
 HYPHENATED = re.compile(r"\b([A-Za-z]+)-([A-Za-z]+)\b")
@@ -51,6 +53,8 @@ def with_joined_compounds(text: str) -> str:
 
 def tokenize(texts: list[str]) -> list[list[str]]:
     """Lower-cased, English stop words removed, Snowball-stemmed words."""
+    if not texts:
+        return []
     return bm25s.tokenize(
         [with_joined_compounds(t) for t in texts],
         stopwords=list(STOPWORDS),
@@ -60,103 +64,388 @@ def tokenize(texts: list[str]) -> list[list[str]]:
     )
 
 
-def make_rows(chunks: Iterable[tuple[str, str, dict]]) -> list[Row]:
-    """Rows from (chunk_id, text, Chroma metadata) triples."""
-    chunks = list(chunks)
-    token_lists = tokenize([text for _, text, _ in chunks])
-    return [
-        Row(
-            chunk_id=chunk_id,
+@dataclass(frozen=True)
+class PaperInfo:
+    """What the keyword index knows of a paper, for filters and listings."""
+
+    paper_id: str
+    title: str
+    source: str
+    authors: str  # casefolded, "; "-joined
+    date_num: int  # YYYYMMDD, 0 when unknown
+
+    @classmethod
+    def from_metadata(cls, metadata: dict) -> PaperInfo:
+        return cls(
             paper_id=str(metadata["paper_id"]),
             title=str(metadata.get("title") or ""),
-            date_num=int(metadata.get("date_num") or 0),
             source=str(metadata.get("source") or ""),
             authors=str(metadata.get("authors") or "").casefold(),
-            tokens=tokens,
+            date_num=int(metadata.get("date_num") or 0),
         )
-        for (chunk_id, _, metadata), tokens in zip(chunks, token_lists, strict=True)
-    ]
+
+
+@dataclass(frozen=True)
+class Segment:
+    """An immutable block of chunks. Term ids are global; `terms` are the ones it introduced."""
+
+    name: str
+    chunk_ids: list[str]
+    papers: list[PaperInfo]
+    paper_of_row: np.ndarray  # int32, index into `papers`
+    lengths: np.ndarray  # float32, tokens per chunk
+    postings: sparse.csc_matrix  # rows x vocabulary-size-when-written, term counts
+    terms: list[str]
+
+    def __len__(self) -> int:
+        return len(self.chunk_ids)
+
+    @classmethod
+    def build(cls, chunks: list[ChunkText], vocab: dict[str, int]) -> Segment:
+        """Tokenize `chunks`; unseen terms are added to `vocab`."""
+        first_new = len(vocab)
+        papers: dict[str, int] = {}
+        infos: list[PaperInfo] = []
+        paper_of_row, lengths, rows, cols, counts = [], [], [], [], []
+        for row, ((_, _, metadata), tokens) in enumerate(
+            zip(chunks, tokenize([text for _, text, _ in chunks]), strict=True)
+        ):
+            info = PaperInfo.from_metadata(metadata)
+            if info.paper_id not in papers:
+                papers[info.paper_id] = len(infos)
+                infos.append(info)
+            paper_of_row.append(papers[info.paper_id])
+            lengths.append(len(tokens))
+            for term, count in Counter(tokens).items():
+                rows.append(row)
+                cols.append(vocab.setdefault(term, len(vocab)))
+                counts.append(count)
+        postings = sparse.csc_matrix(
+            (np.array(counts, np.float32), (np.array(rows, np.int32), np.array(cols, np.int32))),
+            shape=(len(chunks), len(vocab)),
+        )
+        terms = list(vocab)[first_new:] if len(vocab) > first_new else []
+        return cls(
+            name=uuid.uuid4().hex,
+            chunk_ids=[chunk_id for chunk_id, _, _ in chunks],
+            papers=infos,
+            paper_of_row=np.array(paper_of_row, np.int32),
+            lengths=np.array(lengths, np.float32),
+            postings=postings,
+            terms=terms,
+        )
+
+    @classmethod
+    def merge(cls, older: Segment, newer: Segment, dead: dict[str, set[int]]) -> Segment:
+        """One segment holding the live rows of two adjacent ones, the newest last."""
+        keep = []
+        for segment in (older, newer):
+            live = np.ones(len(segment), bool)
+            live[sorted(dead.get(segment.name, ()))] = False
+            keep.append(live)
+        width = newer.postings.shape[1]
+        older_postings = older.postings.copy()
+        older_postings.resize((len(older), width))
+        rows_paper = np.concatenate(
+            [older.paper_of_row[keep[0]], newer.paper_of_row[keep[1]] + len(older.papers)]
+        )
+        used, paper_of_row = np.unique(rows_paper, return_inverse=True)  # drops papers now gone
+        papers = older.papers + newer.papers
+        return cls(
+            name=uuid.uuid4().hex,
+            chunk_ids=[
+                chunk_id
+                for segment, live in zip((older, newer), keep, strict=True)
+                for chunk_id, alive in zip(segment.chunk_ids, live, strict=True)
+                if alive
+            ],
+            papers=[papers[i] for i in used],
+            paper_of_row=paper_of_row.astype(np.int32),
+            lengths=np.concatenate([older.lengths[keep[0]], newer.lengths[keep[1]]]),
+            postings=sparse.vstack(
+                [older_postings[keep[0]], newer.postings[keep[1]]], format="csc"
+            ),
+            terms=older.terms + newer.terms,
+        )
+
+    def save(self, directory: Path) -> None:
+        postings = self.postings
+        np.savez(
+            directory / f"{self.name}.npz",
+            indptr=postings.indptr,
+            indices=postings.indices,
+            counts=postings.data,
+            lengths=self.lengths,
+            paper_of_row=self.paper_of_row,
+        )
+        described = {
+            "chunk_ids": self.chunk_ids,
+            "papers": [list(vars(p).values()) for p in self.papers],
+            "terms": self.terms,
+            "width": postings.shape[1],
+        }
+        (directory / f"{self.name}.json").write_text(json.dumps(described))
+
+    @classmethod
+    def load(cls, directory: Path, name: str) -> Segment:
+        described = json.loads((directory / f"{name}.json").read_text())
+        with np.load(directory / f"{name}.npz") as arrays:
+            rows = len(described["chunk_ids"])
+            postings = sparse.csc_matrix(
+                (arrays["counts"], arrays["indices"], arrays["indptr"]),
+                shape=(rows, described["width"]),
+            )
+            segment = cls(
+                name=name,
+                chunk_ids=described["chunk_ids"],
+                papers=[PaperInfo(*p) for p in described["papers"]],
+                paper_of_row=arrays["paper_of_row"],
+                lengths=arrays["lengths"],
+                postings=postings,
+                terms=described["terms"],
+            )
+        if not (len(segment.lengths) == len(segment.paper_of_row) == rows):
+            raise ValueError(f"segment {name} has mismatched lengths")
+        return segment
+
+
+class Snapshot:
+    """Read-side arrays over all segments at one moment; rebuilt after every change."""
+
+    def __init__(self, segments: list[Segment], dead: dict[str, set[int]]) -> None:
+        self.segments = segments
+        self.offsets = np.cumsum([0] + [len(s) for s in segments])
+        self.live = np.ones(int(self.offsets[-1]), bool)
+        for segment, start in zip(segments, self.offsets, strict=False):
+            self.live[start + np.array(sorted(dead.get(segment.name, ())), np.int64)] = False
+        papers: dict[str, int] = {}
+        infos: list[PaperInfo] = []
+        row_paper = []
+        for segment in segments:  # a later segment's record of a paper wins
+            mapping = []
+            for info in segment.papers:
+                if info.paper_id in papers:
+                    infos[papers[info.paper_id]] = info
+                else:
+                    papers[info.paper_id] = len(infos)
+                    infos.append(info)
+                mapping.append(papers[info.paper_id])
+            row_paper.append(np.array(mapping, np.int32)[segment.paper_of_row])
+        self.papers = infos
+        self.row_paper = np.concatenate(row_paper) if row_paper else np.zeros(0, np.int32)
+        lengths = np.concatenate([s.lengths for s in segments]) if segments else np.zeros(0)
+        self.lengths = lengths.astype(np.float32)
+        self.count = int(self.live.sum())
+        self.average_length = float(lengths[self.live].mean()) if self.count else 1.0
+
+    @cached_property
+    def live_papers(self) -> np.ndarray:
+        """Indices into `papers` of the papers that still have a chunk."""
+        return np.unique(self.row_paper[self.live])
+
+    @cached_property
+    def paper_dates(self) -> np.ndarray:
+        return np.array([p.date_num for p in self.papers], np.int32)
+
+    @cached_property
+    def author_text(self) -> tuple[str, np.ndarray]:
+        """All papers' authors in one string, and where each paper's part starts."""
+        parts = [p.authors for p in self.papers]
+        starts = np.cumsum([0] + [len(a) + 1 for a in parts[:-1]]) if parts else np.zeros(0)
+        return "\x00".join(parts), starts
+
+    def postings(self, term_id: int) -> tuple[np.ndarray, np.ndarray]:
+        """Global row numbers and counts of a term, over every segment."""
+        rows, counts = [], []
+        for segment, start in zip(self.segments, self.offsets, strict=False):
+            matrix = segment.postings
+            if term_id < matrix.shape[1]:
+                begin, end = matrix.indptr[term_id], matrix.indptr[term_id + 1]
+                rows.append(matrix.indices[begin:end] + start)
+                counts.append(matrix.data[begin:end])
+        if not rows:
+            return np.zeros(0, np.int64), np.zeros(0, np.float32)
+        return np.concatenate(rows), np.concatenate(counts)
+
+    def chunk_id(self, row: int) -> str:
+        index = bisect_right(self.offsets, row) - 1
+        return self.segments[index].chunk_ids[row - int(self.offsets[index])]
+
+    def papers_by_author(self, author: str) -> np.ndarray:
+        """Indices of papers with `author` (casefolded) inside an author's name."""
+        text, starts = self.author_text
+        found, at = [], text.find(author)
+        while at >= 0:
+            found.append(at)
+            at = text.find(author, at + 1)
+        return np.unique(np.searchsorted(starts, found, side="right") - 1)
 
 
 class KeywordIndex:
-    """BM25 over chunk texts, saved in `directory` and replaced whole on each save."""
+    """BM25 over chunk texts, saved in `directory` as segments and a state file."""
 
     def __init__(self, directory: Path) -> None:
         self.directory = directory
-        self.rows: list[Row] = []
         self.generation = ""
-        self.bm25: bm25s.BM25 | None = None
+        self.segments: list[Segment] = []
+        self.dead: dict[str, set[int]] = {}  # tombstones: segment name -> rows
+        self.vocab: dict[str, int] = {}
+        self.snapshot = Snapshot([], {})
+
+    def __len__(self) -> int:
+        """The number of live chunks."""
+        return self.snapshot.count
 
     def load(self) -> bool:
-        """Read the saved index; False when it is missing or unreadable."""
+        """Read the saved index; False (with a warning if something was there) when it is
+        missing, from an older version, or damaged."""
+        state_file = self.directory / "state.json"
         try:
-            state = json.loads((self.directory / "state.json").read_text())
+            state = json.loads(state_file.read_text())
             if state.get("format") != FORMAT_VERSION:
-                return False
-            with (self.directory / "rows.jsonl").open() as lines:
-                rows = [Row(**json.loads(line)) for line in lines]
-            if len(rows) != state["rows"]:
-                return False
-            bm25 = (
-                bm25s.BM25.load(str(self.directory / "bm25"), show_progress=False) if rows else None
-            )
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            if self.directory.exists():
-                log.warning("keyword index in %s is unreadable (%s)", self.directory, exc)
+                raise ValueError(f"format {state.get('format')}, expected {FORMAT_VERSION}")
+            segments = [Segment.load(self.directory, name) for name in state["segments"]]
+            dead = {name: set(rows) for name, rows in state["dead"].items()}
+            vocab = {term: i for i, term in enumerate(t for s in segments for t in s.terms)}
+            if segments and segments[-1].postings.shape[1] > len(vocab):
+                raise ValueError("the vocabulary is shorter than the postings")
+        except FileNotFoundError:
+            if self.directory.exists() and any(self.directory.iterdir()):
+                log.warning("keyword index in %s is incomplete; it will be rebuilt", self.directory)
             return False
-        self.rows, self.generation, self.bm25 = rows, state["generation"], bm25
+        except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
+            log.warning(
+                "keyword index in %s is unreadable (%s); it will be rebuilt", self.directory, exc
+            )
+            return False
+        self.segments, self.dead, self.vocab = segments, dead, vocab
+        self.generation = state["generation"]
+        self.snapshot = Snapshot(segments, dead)
         return True
 
-    def replace(self, rows: list[Row], generation: str) -> None:
-        """Make `rows` the whole index and save it."""
-        self.rows, self.generation = rows, generation
-        self.bm25 = None
-        if rows:
-            self.bm25 = bm25s.BM25()
-            self.bm25.index([row.tokens for row in rows], show_progress=False)
-        self._save()
+    def clear(self, generation: str) -> None:
+        """Make the index empty (and saved) at `generation`."""
+        self.segments, self.dead, self.vocab = [], {}, {}
+        self._commit(generation)
 
-    def update(self, removed: set[str], added: list[Row], generation: str) -> None:
-        """Drop the chunks in `removed`, add `added` (replacing same ids), re-index and save."""
-        replaced = removed | {row.chunk_id for row in added}
-        self.replace([row for row in self.rows if row.chunk_id not in replaced] + added, generation)
+    def rebuild(self, pages: Iterable[list[ChunkText]], generation: str) -> None:
+        """Replace the whole index with the chunks in `pages`, taken a page at a time."""
+        self.segments, self.dead, self.vocab = [], {}, {}
+        for page in pages:
+            self._append(page)
+        self._commit(generation)
 
-    def _save(self) -> None:
-        """Write beside the old index, then swap directories: a kill leaves one whole index."""
-        fresh = self.directory.with_name(self.directory.name + ".new")
-        stale = self.directory.with_name(self.directory.name + ".old")
-        for leftover in (fresh, stale):
-            shutil.rmtree(leftover, ignore_errors=True)
-        fresh.mkdir(parents=True)
-        if self.bm25 is not None:
-            self.bm25.save(str(fresh / "bm25"), show_progress=False)
-        with (fresh / "rows.jsonl").open("w") as out:
-            for row in self.rows:
-                out.write(json.dumps(asdict(row)) + "\n")
-        state = {"format": FORMAT_VERSION, "generation": self.generation, "rows": len(self.rows)}
-        (fresh / "state.json").write_text(json.dumps(state))
-        if self.directory.exists():
-            self.directory.rename(stale)
-        fresh.rename(self.directory)
-        shutil.rmtree(stale, ignore_errors=True)
+    def update(self, removed: Iterable[str], added: list[ChunkText], generation: str) -> None:
+        """Drop the chunks in `removed` and any older copies of `added`, append `added`."""
+        gone = set(removed) | {chunk_id for chunk_id, _, _ in added}
+        if gone:
+            dead = {name: set(rows) for name, rows in self.dead.items()}
+            for segment in self.segments:
+                for row, chunk_id in enumerate(segment.chunk_ids):
+                    if chunk_id in gone:
+                        dead.setdefault(segment.name, set()).add(row)
+            self.dead = dead
+        if added:
+            self._append(added)
+        stored = sum(len(s) for s in self.segments)
+        if sum(map(len, self.dead.values())) > COMPACT_SHARE * stored:
+            self.segments = [*self.segments, Segment.build([], self.vocab)]
+            while len(self.segments) > 1:
+                self._merge_last_two()
+        self._commit(generation)
+
+    def _append(self, chunks: list[ChunkText]) -> None:
+        self.segments = [*self.segments, Segment.build(chunks, self.vocab)]
+        while len(self.segments) > 1 and len(self.segments[-2]) <= 2 * len(self.segments[-1]):
+            self._merge_last_two()
+
+    def _merge_last_two(self) -> None:
+        *rest, older, newer = self.segments
+        merged = Segment.merge(older, newer, self.dead)
+        self.dead = {k: v for k, v in self.dead.items() if k not in (older.name, newer.name)}
+        self.segments = [*rest, merged]
+
+    def _commit(self, generation: str) -> None:
+        """Save new segments, then switch `state.json` to them in one rename; a kill before
+        the rename leaves the previous index whole."""
+        self.generation = generation
+        self.directory.mkdir(parents=True, exist_ok=True)
+        names = {s.name for s in self.segments}
+        for segment in self.segments:
+            if not (self.directory / f"{segment.name}.json").exists():
+                segment.save(self.directory)
+        state = {
+            "format": FORMAT_VERSION,
+            "generation": generation,
+            "segments": [s.name for s in self.segments],
+            "dead": {name: sorted(rows) for name, rows in self.dead.items() if rows},
+        }
+        partial = self.directory / f"state.{uuid.uuid4().hex}.part"
+        partial.write_text(json.dumps(state))
+        os.replace(partial, self.directory / "state.json")
+        for path in self.directory.iterdir():
+            if path.name != "state.json" and path.name.split(".")[0] not in names:
+                path.unlink(missing_ok=True)
+        self.snapshot = Snapshot(self.segments, self.dead)
+
+    def chunk_ids(self) -> list[str]:
+        """Every live chunk id (for checks and tests)."""
+        snapshot = self.snapshot
+        return [snapshot.chunk_id(int(row)) for row in np.flatnonzero(snapshot.live)]
+
+    def papers(self) -> list[PaperInfo]:
+        """The papers that have at least one chunk."""
+        snapshot = self.snapshot
+        return [snapshot.papers[i] for i in snapshot.live_papers]
 
     def paper_frequency(self, term: str) -> int:
-        """In how many papers the (stemmed) term occurs, read off the BM25 postings."""
-        if self.bm25 is None or term not in self.bm25.vocab_dict:
+        """In how many papers the (stemmed) term occurs."""
+        if term not in self.vocab:
             return 0
-        column, scores = self.bm25.vocab_dict[term], self.bm25.scores
-        rows = scores["indices"][scores["indptr"][column] : scores["indptr"][column + 1]]
-        return len({self.rows[row].paper_id for row in rows})
+        snapshot = self.snapshot
+        rows, _ = snapshot.postings(self.vocab[term])
+        rows = rows[snapshot.live[rows]]
+        return len(np.unique(snapshot.row_paper[rows]))
 
-    def search(self, query: str, n: int, mask: np.ndarray | None) -> list[tuple[Row, float]]:
-        """Up to `n` chunks with a positive BM25 score, best first; `mask` zeroes rows out."""
-        if self.bm25 is None or n <= 0:
+    def papers_by_author(self, author: str) -> list[str]:
+        snapshot = self.snapshot
+        found = set(snapshot.papers_by_author(author).tolist())
+        return [snapshot.papers[i].paper_id for i in snapshot.live_papers if i in found]
+
+    def mask(self, dates: tuple[int, int] | None, source: str, author: str) -> np.ndarray:
+        """Which rows pass the filters: dates inclusive, exact source, author substring."""
+        snapshot = self.snapshot
+        accepted = np.ones(len(snapshot.papers), bool)
+        if dates:
+            accepted &= (snapshot.paper_dates >= dates[0]) & (snapshot.paper_dates <= dates[1])
+        if source:
+            accepted &= np.array([p.source == source for p in snapshot.papers], bool)
+        if author:
+            by_author = np.zeros(len(snapshot.papers), bool)
+            by_author[snapshot.papers_by_author(author)] = True
+            accepted &= by_author
+        return accepted[snapshot.row_paper] & snapshot.live
+
+    def search(self, query: str, n: int, mask: np.ndarray | None) -> list[tuple[str, float]]:
+        """Up to `n` (chunk id, BM25 score) with a positive score, best first; `mask` is a
+        boolean row filter from `mask()`."""
+        snapshot = self.snapshot
+        term_ids = [self.vocab[t] for t in tokenize([query])[0] if t in self.vocab]
+        if n <= 0 or not term_ids or not snapshot.count:
             return []
-        tokens = [t for t in tokenize([query])[0] if t in self.bm25.vocab_dict]
-        if not tokens:
-            return []
-        n = min(n, len(self.rows))
-        ids, scores = self.bm25.retrieve(
-            [tokens], k=n, show_progress=False, n_threads=0, weight_mask=mask
-        )
-        return [(self.rows[i], float(s)) for i, s in zip(ids[0], scores[0], strict=True) if s > 0]
+        scores = np.zeros(len(snapshot.live), np.float32)
+        norm = K1 * (1 - B + B * snapshot.lengths / snapshot.average_length)
+        for term_id in term_ids:
+            rows, counts = snapshot.postings(term_id)
+            live = snapshot.live[rows]
+            rows, counts = rows[live], counts[live]
+            frequency = len(rows)
+            idf = np.log(1 + (snapshot.count - frequency + 0.5) / (frequency + 0.5))
+            scores[rows] += idf * counts / (counts + norm[rows])
+        if mask is not None:
+            scores[~mask] = 0
+        candidates = np.flatnonzero(scores > 0)
+        if len(candidates) > n:
+            candidates = candidates[np.argpartition(-scores[candidates], n - 1)[:n]]
+        ranked = candidates[np.argsort(-scores[candidates], kind="stable")]
+        return [(snapshot.chunk_id(int(row)), float(scores[row])) for row in ranked]

@@ -23,6 +23,7 @@ ARXIV_OLD = re.compile(r"\b([a-z][a-z\-]+(?:\.[A-Z]{2})?/\d{7})(?:v\d+)?\b")
 HEADER_DATE = re.compile(r"^(?:[A-Z][a-z]{2,8}) \d{1,2}(?:, (\d{4}))?$")
 ATOM = "{http://www.w3.org/2005/Atom}"
 MAX_TITLE_CHARS = 300
+MAX_RECORD_BYTES = 1_000_000  # a JSONL line longer than this is skipped unread
 
 
 class LoadError(ValueError):
@@ -161,28 +162,46 @@ def find_files(paths: Iterable[str | Path]) -> list[Path]:
     return files
 
 
-def load_file(path: Path) -> Collection:
-    """Parse one file by its extension. Problems are reported in `Collection.skipped`."""
+def read_file(path: Path) -> Iterator[Paper | Skipped]:
+    """Parse one file by its extension, record by record: papers, and a `Skipped` for each
+    record (or the whole file) that cannot be used. JSONL streams, so its size is unbounded."""
     source = path.name
     try:
-        raw = path.read_bytes()
+        for location, record in LOADERS[path.suffix.lower()](path):
+            if isinstance(record, str):
+                yield Skipped(source, location, record)
+                continue
+            try:
+                yield replace(record, source=source)
+            except ValueError as exc:
+                yield Skipped(source, location, str(exc))
     except OSError as exc:
-        return Collection(skipped=[Skipped(source, "file", f"cannot read: {exc.strerror}")])
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        return Collection(skipped=[Skipped(source, f"line {line}", "not valid UTF-8 text")])
+        yield Skipped(source, "file", f"cannot read: {exc.strerror or exc}")
+
+
+def load_file(path: Path) -> Collection:
+    """All of one file at once (see `read_file`)."""
     collection = Collection()
-    for location, record in LOADERS[path.suffix.lower()](text):
-        if isinstance(record, str):
-            collection.skipped.append(Skipped(source, location, record))
-            continue
-        try:
-            collection.papers.append(replace(record, source=source))
-        except ValueError as exc:
-            collection.skipped.append(Skipped(source, location, str(exc)))
+    for item in read_file(path):
+        (collection.skipped if isinstance(item, Skipped) else collection.papers).append(item)
     return collection
+
+
+def whole_text(reader: Callable[[str], Iterator[Record]]) -> Callable[[Path], Iterator[Record]]:
+    """A reader of a file's whole text, which must be UTF-8."""
+
+    def read(path: Path) -> Iterator[Record]:
+        raw = path.read_bytes()
+        try:
+            text = raw.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            line = raw[: exc.start].count(b"\n") + 1
+            yield f"line {line}", "not valid UTF-8 text"
+            return
+        yield from reader(text)
+
+    read.__doc__ = reader.__doc__
+    return read
 
 
 def make_paper(fields: dict[str, Any]) -> Paper | str:
@@ -262,17 +281,30 @@ def read_json(text: str) -> Iterator[Record]:
         yield f"record {index}", make_paper(record)
 
 
-def read_jsonl(text: str) -> Iterator[Record]:
-    """One JSON object per line."""
-    for line_no, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield f"line {line_no}", f"invalid JSON: {exc.msg} at column {exc.colno}"
-            continue
-        yield f"line {line_no}", make_paper(record)
+def read_jsonl(path: Path) -> Iterator[Record]:
+    """One JSON object per line, read a line at a time."""
+    with path.open("rb") as lines:
+        line_no = 0
+        while raw := lines.readline(MAX_RECORD_BYTES + 1):
+            line_no += 1
+            if len(raw) > MAX_RECORD_BYTES and not raw.endswith(b"\n"):
+                while (rest := lines.readline(MAX_RECORD_BYTES)) and not rest.endswith(b"\n"):
+                    pass
+                yield f"line {line_no}", f"longer than {MAX_RECORD_BYTES // 1_000_000} MB"
+                continue
+            try:
+                line = raw.decode("utf-8-sig" if line_no == 1 else "utf-8")
+            except UnicodeDecodeError:
+                yield f"line {line_no}", "not valid UTF-8 text"
+                continue
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield f"line {line_no}", f"invalid JSON: {exc.msg} at column {exc.colno}"
+                continue
+            yield f"line {line_no}", make_paper(record)
 
 
 def read_csv(text: str) -> Iterator[Record]:
@@ -333,11 +365,11 @@ def read_atom(text: str) -> Iterator[Record]:
         )
 
 
-LOADERS: dict[str, Callable[[str], Iterator[Record]]] = {
-    ".txt": read_daily_papers,
-    ".json": read_json,
+LOADERS: dict[str, Callable[[Path], Iterator[Record]]] = {
+    ".txt": whole_text(read_daily_papers),
+    ".json": whole_text(read_json),
     ".jsonl": read_jsonl,
-    ".csv": read_csv,
-    ".xml": read_atom,
-    ".atom": read_atom,
+    ".csv": whole_text(read_csv),
+    ".xml": whole_text(read_atom),
+    ".atom": whole_text(read_atom),
 }

@@ -13,7 +13,7 @@ from langchain_core.retrievers import BaseRetriever
 from pydantic import ConfigDict
 
 from rag.config import SearchSettings
-from rag.keyword import KeywordIndex, Row
+from rag.keyword import KeywordIndex
 from rag.load import parse_date, squash
 from rag.store import StoredChunk, VectorStore
 
@@ -67,14 +67,6 @@ class Filters:
         high = int(self.date_to.replace("-", "")) if self.date_to else 99991231
         return low, high
 
-    def accepts(self, row: Row) -> bool:
-        dates = self.date_range()
-        return (
-            (dates is None or dates[0] <= row.date_num <= dates[1])
-            and (not self.source or row.source == self.source)
-            and (not self.author or self.author in row.authors)
-        )
-
 
 @dataclass
 class Hit:
@@ -104,6 +96,10 @@ class Hit:
 def paper_of(chunk_id: str) -> str:
     """Chunk ids are `{paper_id}#{content_hash}-{index}`."""
     return chunk_id.rsplit("#", 1)[0]
+
+
+def content_hash_of(chunk_id: str) -> str:
+    return chunk_id.rsplit("#", 1)[1].rsplit("-", 1)[0]
 
 
 def chunk_piece(chunk: StoredChunk) -> str:
@@ -136,7 +132,7 @@ class HybridSearch:
         if filters.source:
             clauses.append({"source": filters.source})
         if filters.author:
-            papers = sorted({r.paper_id for r in self.keyword.rows if filters.author in r.authors})
+            papers = self.keyword.papers_by_author(filters.author)
             clauses.append({"paper_id": {"$in": papers}})
         if not clauses:
             return None
@@ -158,7 +154,7 @@ class HybridSearch:
         filters = filters or Filters()
         mask = None
         if filters:
-            mask = np.array([filters.accepts(row) for row in self.keyword.rows], np.float32)
+            mask = self.keyword.mask(filters.date_range(), filters.source, filters.author)
             if not mask.any():
                 return []
         n = self.settings.candidates
@@ -171,7 +167,7 @@ class HybridSearch:
             "dense": (1.0, 0.0),
             "keyword": (0.0, 1.0),
         }[mode]
-        rankings = [[c.chunk_id for c, _ in dense], [row.chunk_id for row, _ in keyword]]
+        rankings = [[c.chunk_id for c, _ in dense], [chunk_id for chunk_id, _ in keyword]]
         chunk_fused: dict[str, float] = {}
         paper_fused: dict[str, float] = {}
         paper_ranks: dict[str, list[int | None]] = {}

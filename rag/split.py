@@ -32,7 +32,8 @@ def split_sentences(text: str) -> list[str]:
 
 @dataclass(frozen=True)
 class Sentence:
-    """One sentence of an abstract, embedded on its own so answers can quote it."""
+    """One sentence of an abstract, embedded on its own (when first quoted) so answers can
+    quote it."""
 
     sentence_id: str
     paper_id: str
@@ -53,8 +54,9 @@ class Chunk:
 
 
 def chunk_metadata(paper: Paper, index: int, count: int, sentences: int) -> dict[str, Any]:
-    """Chroma metadata of a chunk: only str, int and float values."""
-    return {
+    """Chroma metadata of a chunk: only str, int and float values. The first chunk also
+    carries the whole abstract, from which answers take their sentences."""
+    metadata = {
         "paper_id": paper.paper_id,
         "title": paper.title,
         "chunk_index": index,
@@ -67,6 +69,16 @@ def chunk_metadata(paper: Paper, index: int, count: int, sentences: int) -> dict
         "source": paper.source,
         "content_hash": paper.content_hash,
     }
+    if index == 0:
+        metadata["abstract"] = paper.abstract
+    return metadata
+
+
+def sentences_of(paper_id: str, content_hash: str, abstract: str) -> list[Sentence]:
+    return [
+        Sentence(f"{paper_id}#{content_hash}-s{index}", paper_id, index, text)
+        for index, text in enumerate(split_sentences(abstract))
+    ]
 
 
 class Chunker:
@@ -113,11 +125,4 @@ class Chunker:
                 metadata=chunk_metadata(paper, index, len(pieces), sentence_count),
             )
             for index, piece in enumerate(pieces)
-        ]
-
-    @staticmethod
-    def sentences(paper: Paper) -> list[Sentence]:
-        return [
-            Sentence(f"{paper.paper_id}#{paper.content_hash}-s{index}", paper.paper_id, index, text)
-            for index, text in enumerate(split_sentences(paper.abstract))
         ]

@@ -1,13 +1,16 @@
 """Insert and dense search: chunks in Chroma through langchain-chroma, sentences beside them.
 
 Two collections: `NAME` holds the chunks that search finds, `NAME-sentences` the abstracts'
-sentences with their own vectors, which answers quote. Chroma is the source of truth: the
+sentences with their own vectors, which answers quote. Sentences are embedded the first time
+a paper is quoted, from the abstract its first chunk carries, and kept; so ingest embeds
+chunks only. Chroma is the source of truth: the
 keyword index is derived from it and checked against the collection's `generation`, a token
 that every write to the collection changes.
 """
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -20,8 +23,9 @@ from langchain_chroma import Chroma
 from langchain_core.embeddings import Embeddings
 
 from rag.config import Settings
-from rag.split import Chunk, Sentence
+from rag.split import Chunk, sentences_of
 
+log = logging.getLogger(__name__)
 GENERATION_KEY = "paperchat_generation"
 READ_PAGE = 1000  # Chroma rows read or deleted per request
 COSINE = {"hnsw": {"space": "cosine"}}
@@ -131,36 +135,67 @@ class VectorStore:
             [c.text for c in chunks], [c.metadata for c in chunks], [c.chunk_id for c in chunks]
         )
 
-    def add_sentences(self, sentences: list[Sentence]) -> None:
-        vectors = self.embeddings.embed_documents([s.text for s in sentences])
-        self.sentence_collection.upsert(
-            ids=[s.sentence_id for s in sentences],
-            embeddings=vectors,
-            documents=[s.text for s in sentences],
-            metadatas=[{"paper_id": s.paper_id, "index": s.index} for s in sentences],
-        )
-
     def delete(self, chunk_ids: Iterable[str]) -> None:
         delete_ids(self.collection, chunk_ids)
 
     def delete_sentences(self, sentence_ids: Iterable[str]) -> None:
         delete_ids(self.sentence_collection, sentence_ids)
 
-    def sentences(self, paper_ids: list[str]) -> dict[str, list[StoredSentence]]:
-        """Each paper's sentences in abstract order, with their vectors."""
-        found: dict[str, list[StoredSentence]] = {p: [] for p in paper_ids}
-        if not paper_ids:
+    def sentences(self, versions: dict[str, str]) -> dict[str, list[StoredSentence]]:
+        """Each paper's sentences in abstract order, with their vectors, for papers given as
+        paper id -> content hash. Sentences not stored yet are embedded now and kept."""
+        found: dict[str, list[StoredSentence]] = {p: [] for p in versions}
+        if not versions:
             return found
         rows = self.sentence_collection.get(
-            where={"paper_id": {"$in": paper_ids}}, include=["documents", "metadatas", "embeddings"]
+            where={"paper_id": {"$in": list(versions)}},
+            include=["documents", "metadatas", "embeddings"],
         )
-        for text, metadata, vector in zip(
-            rows["documents"], rows["metadatas"], rows["embeddings"], strict=True
+        for row_id, text, metadata, vector in zip(
+            rows["ids"], rows["documents"], rows["metadatas"], rows["embeddings"], strict=True
         ):
-            sentence = StoredSentence(int(metadata["index"]), text, np.asarray(vector, np.float32))
-            found[str(metadata["paper_id"])].append(sentence)
+            paper_id = str(metadata["paper_id"])
+            if row_id.startswith(f"{paper_id}#{versions[paper_id]}-s"):  # not a stale version
+                vector = np.asarray(vector, np.float32)
+                found[paper_id].append(StoredSentence(int(metadata["index"]), text, vector))
+        missing = {p: h for p, h in versions.items() if not found[p]}
+        if missing:
+            found.update(self._embed_sentences(missing))
         for sentences in found.values():
             sentences.sort(key=lambda s: s.index)
+        return found
+
+    def _embed_sentences(self, versions: dict[str, str]) -> dict[str, list[StoredSentence]]:
+        """Split the papers' abstracts (kept on their first chunk), embed and store them."""
+        first_chunks = self.collection.get(
+            ids=[f"{paper_id}#{content_hash}-0" for paper_id, content_hash in versions.items()],
+            include=["metadatas"],
+        )
+        sentences = [
+            sentence
+            for metadata in first_chunks["metadatas"]
+            for sentence in sentences_of(
+                str(metadata["paper_id"]),
+                str(metadata["content_hash"]),
+                str(metadata.get("abstract") or ""),
+            )
+        ]
+        found: dict[str, list[StoredSentence]] = {}
+        if not sentences:
+            return found
+        vectors = self.embeddings.embed_documents([s.text for s in sentences])
+        for sentence, vector in zip(sentences, vectors, strict=True):
+            stored = StoredSentence(sentence.index, sentence.text, np.asarray(vector, np.float32))
+            found.setdefault(sentence.paper_id, []).append(stored)
+        try:
+            self.sentence_collection.upsert(
+                ids=[s.sentence_id for s in sentences],
+                embeddings=vectors,
+                documents=[s.text for s in sentences],
+                metadatas=[{"paper_id": s.paper_id, "index": s.index} for s in sentences],
+            )
+        except Exception as exc:  # a cache write: a read-only store still answers
+            log.warning("could not keep sentence vectors in Chroma (%s)", exc)
         return found
 
     def dense(
@@ -196,17 +231,19 @@ class VectorStore:
             self.sentence_collection.get(where=where, include=[])["ids"],
         )
 
-    def walk(self) -> Iterator[StoredChunk]:
-        """Every chunk in the collection, page by page."""
+    def pages(self) -> Iterator[list[StoredChunk]]:
+        """Every chunk in the collection, a page at a time."""
         offset = 0
         while True:
             rows = self.collection.get(
                 include=["documents", "metadatas"], limit=READ_PAGE, offset=offset
             )
-            for chunk_id, text, metadata in zip(
-                rows["ids"], rows["documents"], rows["metadatas"], strict=True
-            ):
-                yield StoredChunk(chunk_id, text, metadata)
+            yield [
+                StoredChunk(chunk_id, text, metadata)
+                for chunk_id, text, metadata in zip(
+                    rows["ids"], rows["documents"], rows["metadatas"], strict=True
+                )
+            ]
             if len(rows["ids"]) < READ_PAGE:
                 return
             offset += READ_PAGE

@@ -17,6 +17,8 @@ import pytest
 import rag  # noqa: F401  (switches telemetry off before anything else is imported)
 from rag.api import PaperChat
 from rag.config import ChromaSettings, Settings
+from rag.load import load_file
+from rag.split import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_COLLECTION = ROOT / "data" / "daily_papers.txt"
@@ -91,6 +93,11 @@ def default_chat(tmp_path_factory, cache_dir) -> PaperChat:
     report = chat.ingest(DEFAULT_COLLECTION)
     assert len(report.added) == 59
     return chat
+
+
+def default_abstracts() -> dict[str, list[str]]:
+    """Each default-collection paper's abstract sentences, by paper id, from the file itself."""
+    return {p.paper_id: split_sentences(p.abstract) for p in load_file(DEFAULT_COLLECTION).papers}
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from conftest import default_abstracts
 from test_search import OVEROPTIMIZATION
 
 from rag.chain import Answer, QuestionError
@@ -33,8 +34,7 @@ def test_which_papers_cites_exactly_the_two_overoptimization_papers(default_chat
     assert not answer.abstained and answer.answerer == "extractive"
     assert_citations_are_valid(answer)
     for citation in answer.citations:  # the quote is a real sentence of that paper's abstract
-        stored = default_chat.store.sentences([citation.paper_id])[citation.paper_id]
-        assert citation.quote in {s.text for s in stored}
+        assert citation.quote in default_abstracts()[citation.paper_id]
         assert "overoptimization" in citation.quote.lower()
 
 

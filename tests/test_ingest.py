@@ -17,7 +17,7 @@ from conftest import DEFAULT_COLLECTION, HF_JSON, write_jsonl
 
 from rag.api import PaperChat
 from rag.load import LoadError, Paper, load_file
-from rag.split import Chunker
+from rag.split import split_sentences
 
 
 def hf_records(count: int) -> list[dict]:
@@ -25,24 +25,29 @@ def hf_records(count: int) -> list[dict]:
 
 
 def assert_consistent(chat: PaperChat) -> None:
-    """Chroma holds exactly the chunks the papers split into, and BM25 mirrors Chroma."""
-    stored = {c.chunk_id: c for c in chat.store.walk()}
+    """Chroma holds exactly the chunks the papers split into, BM25 mirrors Chroma, and the
+    sentences answers quote are those of the current version of each paper."""
+    stored = {c.chunk_id: c for page in chat.store.pages() for c in page}
     assert len(stored) == chat.store.count()
-    assert {r.chunk_id for r in chat.keyword.rows} == set(stored)
-    assert len(chat.keyword.rows) == len(stored)
-    papers = {str(c.metadata["paper_id"]) for c in stored.values()}
-    for paper_id in papers:
-        ids = [i for i, c in stored.items() if c.metadata["paper_id"] == paper_id]
-        hashes = {i.rsplit("#", 1)[1].split("-")[0] for i in ids}
+    keyword_ids = chat.keyword.chunk_ids()
+    assert set(keyword_ids) == set(stored)
+    assert len(keyword_ids) == len(chat.keyword) == len(stored)
+    by_paper: dict[str, list] = {}
+    for chunk in stored.values():
+        by_paper.setdefault(str(chunk.metadata["paper_id"]), []).append(chunk)
+    versions = {}
+    for paper_id, chunks in by_paper.items():
+        hashes = {c.chunk_id.rsplit("#", 1)[1].split("-")[0] for c in chunks}
         assert len(hashes) == 1, f"{paper_id} has chunks of two versions"
-        counts = {c.metadata["chunk_count"] for i, c in stored.items() if i in ids}
-        assert counts == {len(ids)}, f"{paper_id} is missing chunks"
-        (sentences,) = {c.metadata["sentence_count"] for i, c in stored.items() if i in ids}
-        stored_sentences = chat.store.sentences([paper_id])[paper_id]
-        assert [s.index for s in stored_sentences] == list(range(sentences))
-    assert chat.store.sentence_collection.count() == sum(
-        c.metadata["sentence_count"] for c in stored.values() if c.metadata["chunk_index"] == 0
-    )
+        assert {c.metadata["chunk_count"] for c in chunks} == {len(chunks)}, paper_id
+        versions[paper_id] = hashes.pop()
+    for paper_id in sorted(by_paper)[:10]:  # quoting a paper embeds and keeps its sentences
+        (count,) = {c.metadata["sentence_count"] for c in by_paper[paper_id]}
+        sentences = chat.store.sentences({paper_id: versions[paper_id]})[paper_id]
+        assert [s.index for s in sentences] == list(range(count))
+    for sentence_id in chat.store.sentence_collection.get(include=[])["ids"]:
+        paper_id, rest = sentence_id.rsplit("#", 1)
+        assert rest.startswith(f"{versions[paper_id]}-s"), f"stale sentence {sentence_id}"
 
 
 def test_reingest_writes_nothing(default_chat):
@@ -131,48 +136,64 @@ def test_lost_keyword_index_is_rebuilt_from_chroma(chat, make_settings, tmp_path
     assert_consistent(fresh)
 
 
-def test_killed_ingest_is_completed_by_the_next_run(make_settings, tmp_path, cache_dir):
+def synthetic_records(count: int) -> list[dict]:
+    """`count` short papers (one chunk each) made of real abstract sentences and a marker."""
+    pool = [s for r in hf_records(50) for s in split_sentences(r["summary"]) if len(s) < 300]
+    return [
+        {
+            "title": f"Synthetic study {i} on {pool[i % len(pool)].split()[1]}",
+            "abstract": f"{pool[i % len(pool)]} {pool[(7 * i + 3) % len(pool)]} Marker m{i:04d}x.",
+            "date": f"2024-{1 + i % 12:02d}-{1 + i % 28:02d}",
+        }
+        for i in range(count)
+    ]
+
+
+def test_killed_ingest_of_2k_papers_is_completed_by_the_next_run(
+    make_settings, tmp_path, cache_dir
+):
     settings = make_settings()
+    path = write_jsonl(tmp_path / "2k.jsonl", synthetic_records(2000))
     env = {
         **os.environ,
         "PAPERCHAT_DATA_DIR": str(settings.data_dir),
         "PAPERCHAT_CACHE_DIR": str(cache_dir),
-        "PAPERCHAT_EMBEDDING_BATCH_SIZE": "8",
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "rag", "-v", "ingest", str(HF_JSON)],
+        [sys.executable, "-m", "rag", "-v", "ingest", str(path)],
         env=env,
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
         cwd=tmp_path,
     )
-    # Kill it once every sentence and a few chunks are stored: mid-way through the chunks.
-    sentences = sum(len(Chunker.sentences(p)) for p in load_file(HF_JSON).papers)
-    seen = []
-    deadline = time.monotonic() + 120
+    # Kill it in its third group of papers, after two were written and keyword-indexed.
+    seen, embedded = [], None
+    deadline = time.monotonic() + 180
     for line in process.stderr:
         seen.append(line)
-        embedded = re.search(r"embedded (\d+)/", line)
-        if (embedded and int(embedded.group(1)) > sentences + 16) or time.monotonic() > deadline:
+        embedded = re.search(r"embedded (\d+)/", line) or embedded
+        if (embedded and int(embedded.group(1)) >= 600) or time.monotonic() > deadline:
             break
     process.send_signal(signal.SIGKILL)
     process.wait()
-    assert embedded and int(embedded.group(1)) > sentences + 16, "".join(seen)
+    assert embedded and int(embedded.group(1)) >= 600, "".join(seen)
 
     chat = PaperChat(settings)
-    assert chat.store.count() > 0
+    assert 600 <= chat.store.count() < 2000
     assert chat.sync_keyword_index()  # the killed run left it behind Chroma
-    report = chat.ingest(HF_JSON)
-    assert len(report.added) + len(report.unchanged) == 50
-    assert report.updated == []
-    papers = load_file(HF_JSON).papers
+    report = chat.ingest(path)
+    assert len(report.added) + len(report.unchanged) == 2000
+    assert report.updated == [] and report.skipped == []
+    papers = load_file(path).papers
     expected = sum(len(chat.chunker.split(p)) for p in papers)
     assert chat.store.count() == expected
     assert 0 < report.chunks_written < expected  # what the killed run stored was kept
-    assert chat.stats()["papers"] == 50
+    assert chat.stats()["papers"] == 2000
     assert_consistent(chat)
-    assert chat.ingest(HF_JSON).chunks_written == 0
+    (hit,) = chat.search("m1234x", k=1, mode="keyword")
+    assert hit.title == papers[1234].title
+    assert chat.ingest(path).chunks_written == 0
 
 
 def test_papers_from_python_objects(chat):

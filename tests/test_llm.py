@@ -4,7 +4,7 @@ server that streams, fails, stalls and invents citations on cue."""
 from __future__ import annotations
 
 import pytest
-from conftest import free_port
+from conftest import default_abstracts, free_port
 from fake_openai import FakeOpenAI, Reply
 from test_search import OVEROPTIMIZATION
 
@@ -52,8 +52,7 @@ def test_streamed_llm_answer_with_checked_citations(llm_chat, fake):
     assert [c.number for c in answer.citations] == [1, 2]
     assert {c.title for c in answer.citations} <= {h.title for h in answer.sources}
     for citation in answer.citations:  # the quote is a sentence of the cited abstract
-        stored = llm_chat.store.sentences([citation.paper_id])[citation.paper_id]
-        assert citation.quote in {s.text for s in stored}
+        assert citation.quote in default_abstracts()[citation.paper_id]
 
     request, headers = fake.requests[-1], fake.headers[-1]
     assert request["stream"] is True and request["model"] == "fake-model"
