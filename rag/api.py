@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from chromadb.errors import InternalError
 
 from rag.chain import Answer, AnswerChain, Answerer
 from rag.config import Settings
@@ -22,7 +23,7 @@ from rag.llm import LLMAnswerer
 from rag.prompts import load_prompts
 from rag.search import Filters, Hit, HybridSearch, Mode, PaperRetriever
 from rag.split import Chunker
-from rag.store import StoreUnavailable
+from rag.store import StoreUnavailable, StoreWriteFailed
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +113,23 @@ class PaperChat:
                 f"lost the Chroma server at {where} ({exc}); is it running?"
             ) from exc
 
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """One writer at a time; a failed write (disk full, read-only) is StoreWriteFailed.
+
+        Writes are idempotent and grouped, so what was stored before the failure stays,
+        and running the same ingest again once there is room completes it.
+        """
+        with self._writing, self.reaching_chroma():
+            try:
+                yield
+            except (InternalError, OSError) as exc:
+                raise StoreWriteFailed(
+                    f"could not write the index in {self.settings.data_dir} ({exc}); is the"
+                    " disk full or read-only? What was already stored is kept: run it again"
+                    " once there is room."
+                ) from exc
+
     def sync_keyword_index(self) -> bool:
         """Rebuild the keyword index from Chroma if it does not reflect the collection now.
 
@@ -121,7 +139,7 @@ class PaperChat:
         with self.reaching_chroma():
             if self._keyword_is_current():  # the common case takes no lock
                 return False
-            with self._writing:
+            with self.writing():
                 if self._keyword_is_current():  # another thread rebuilt it meanwhile
                     return False
                 generation = self.store.generation()
@@ -142,7 +160,7 @@ class PaperChat:
         self, sources: Source | Iterable[Source], progress: Progress | None = None
     ) -> IngestReport:
         """Add papers from files (path or list of paths) or `Paper` objects."""
-        with self._writing, self.reaching_chroma():
+        with self.writing():
             self.sync_keyword_index()
             return self.ingester.ingest(sources, progress)
 
@@ -205,13 +223,13 @@ class PaperChat:
 
     def remove(self, paper_id: str) -> int:
         """Delete a paper; returns how many chunks went (0 when it was not indexed)."""
-        with self._writing, self.reaching_chroma():
+        with self.writing():
             self.sync_keyword_index()
             return self.ingester.remove(paper_id)
 
     def reset(self) -> None:
         """Delete every paper in the collection."""
-        with self._writing, self.reaching_chroma():
+        with self.writing():
             self.store.reset()
             self.keyword.clear(self.store.new_generation())
 

@@ -7,6 +7,7 @@ then the finished `Answer`. Citations are checked as they stream (rag/cite.py).
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
@@ -37,6 +38,12 @@ log = logging.getLogger(__name__)
 Answerer = Literal["auto", "extractive", "llm"]
 EXTRACTIVE = "extractive"
 ABSTAIN = object()  # what the LLM's stream yields when the model answers NO_ANSWER
+
+
+# Terminal escape sequences, then control characters and U+FFFD (what undecodable bytes become).
+CONTROL_CHARACTERS = re.compile(
+    r"\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]"
+)
 
 
 class QuestionError(ValueError):
@@ -131,9 +138,12 @@ class AnswerChain:
 
     # Stage 0: the question itself.
     def validate(self, state: dict) -> dict:
-        question = " ".join(str(state["question"] or "").split())
-        if not question:
+        raw = str(state["question"] or "")
+        if not raw.strip():
             raise QuestionError("the question is empty: ask something about the papers")
+        question = " ".join(CONTROL_CHARACTERS.sub("", raw).split())
+        if not any(c.isalnum() for c in question):
+            raise QuestionError("the question has no words in it: ask something about the papers")
         notices = []
         limit = self.settings.answer.max_question_chars
         if len(question) > limit:

@@ -11,6 +11,7 @@ that every write to the collection changes.
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -33,6 +34,10 @@ COSINE = {"hnsw": {"space": "cosine"}}
 
 class StoreUnavailable(RuntimeError):
     """The Chroma server cannot be reached, or the embedded store cannot be opened."""
+
+
+class StoreWriteFailed(StoreUnavailable):
+    """Chroma or the keyword index could not write: a full disk, a read-only directory."""
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,12 @@ def open_client(settings: Settings) -> chromadb.ClientAPI:
         path.mkdir(parents=True, exist_ok=True)
         return chromadb.PersistentClient(path=str(path), settings=client_settings)
     except Exception as exc:
+        if "readonly" in str(exc) or "Read-only" in str(exc) or not os.access(path, os.W_OK):
+            raise StoreUnavailable(
+                f"the data directory {settings.data_dir} is read-only, and Chroma must write"
+                " there even to read; set PAPERCHAT_DATA_DIR to a writable directory, or"
+                " serve the index from a Chroma server (PAPERCHAT_CHROMA_HOST)"
+            ) from exc
         raise StoreUnavailable(f"cannot open the Chroma store in {path}: {exc}") from exc
 
 

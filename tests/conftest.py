@@ -95,6 +95,34 @@ def default_chat(tmp_path_factory, cache_dir) -> PaperChat:
     return chat
 
 
+@pytest.fixture
+def run(tmp_path, cache_dir):
+    """Run `paperchat` in a subprocess on a data directory of its own (tmp_path/data).
+
+    `wrap` goes before the command (e.g. `unshare`); `limit` runs in the child first.
+    """
+    env = {
+        **os.environ,
+        "PAPERCHAT_DATA_DIR": str(tmp_path / "data"),
+        "PAPERCHAT_CACHE_DIR": str(cache_dir),
+        "COLUMNS": "200",
+    }
+
+    def run(*args: str, stdin: str = "", wrap=(), limit=None, **extra_env: str):
+        return subprocess.run(
+            [*wrap, sys.executable, "-m", "rag", *args],
+            env={**env, **extra_env},
+            input=stdin,
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            timeout=300,
+            preexec_fn=limit,
+        )
+
+    return run
+
+
 def default_abstracts() -> dict[str, list[str]]:
     """Each default-collection paper's abstract sentences, by paper id, from the file itself."""
     return {p.paper_id: split_sentences(p.abstract) for p in load_file(DEFAULT_COLLECTION).papers}

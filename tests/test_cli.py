@@ -3,35 +3,9 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 
 import pytest
 from conftest import DEFAULT_COLLECTION, write_jsonl
-
-
-@pytest.fixture
-def run(tmp_path, cache_dir):
-    env = {
-        **os.environ,
-        "PAPERCHAT_DATA_DIR": str(tmp_path / "data"),
-        "PAPERCHAT_CACHE_DIR": str(cache_dir),
-        "COLUMNS": "200",
-    }
-
-    def run(*args: str, stdin: str = "", **extra_env: str) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "rag", *args],
-            env={**env, **extra_env},
-            input=stdin,
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            timeout=300,
-        )
-
-    return run
 
 
 def test_ingest_search_stats_remove_reset(run, tmp_path):
