@@ -4,7 +4,11 @@ gradio_client, against a real server on loopback."""
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import tempfile
+from pathlib import Path
 
 import pytest
 from conftest import DEFAULT_COLLECTION, ROOT, free_port, write_jsonl
@@ -42,9 +46,15 @@ def server(tmp_path_factory, cache_dir):
         Settings(data_dir=tmp_path_factory.mktemp("ui"), cache_dir=cache_dir, _env_file=None)
     )
     chat.ingest(DEFAULT_COLLECTION)
+    uploads = os.environ.get("GRADIO_TEMP_DIR")
+    os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-uploads"))
     app, url = start(chat)
     yield url
     app.close()
+    if uploads is None:
+        os.environ.pop("GRADIO_TEMP_DIR")
+    else:
+        os.environ["GRADIO_TEMP_DIR"] = uploads
 
 
 @pytest.fixture(scope="module")
@@ -152,18 +162,58 @@ def test_upload_then_ask_about_the_new_paper(server, open_page, tmp_path):
     )
     page = open_page(server)
     page.get_by_role("tab", name="Collection").click()
-    assert "59 papers" in page.locator("#collection-counts").inner_text()
+    page.locator("#collection-counts").get_by_text("59 papers").wait_for()
     page.locator("#upload input[type=file]").set_input_files(str(path))
     page.locator("#add").click()
     report = page.locator("#ingest-report")
     report.get_by_text("1 added").wait_for(timeout=60_000)
     assert "skipped quokka_papers.jsonl, line 2: missing abstract" in report.inner_text()
-    assert "60 papers" in page.locator("#collection-counts").inner_text()
+    page.locator("#collection-counts").get_by_text("60 papers").wait_for()
     page.locator("#titles").get_by_text("Counting Quokkas from Drone Images").wait_for()
 
     chat = ask(page, "How accurate is quokka counting from drone images?", 0)
     assert "91% counting accuracy" in chat
     assert "Counting Quokkas" in page.locator("#sources").inner_text()
+    # The upload and its working copy are gone once ingested.
+    assert not list(Path(os.environ["GRADIO_TEMP_DIR"]).rglob("*.jsonl"))
+    assert not list(Path(tempfile.gettempdir()).glob("paperchat-upload-*"))
+
+
+def test_oversized_upload_is_refused(server, open_page, tmp_path):
+    path = tmp_path / "huge.jsonl"
+    record = json.dumps({"title": "Padding", "abstract": "x " * 500}) + "\n"
+    path.write_text(record * (21 * 1024 * 1024 // len(record) + 1))
+    page = open_page(server)
+    page.get_by_role("tab", name="Collection").click()
+    counts = page.locator("#collection-counts")
+    counts.get_by_text(re.compile(r"\d+ papers")).wait_for()
+    before = counts.inner_text()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    refusal = page.get_by_text(re.compile("exceed|too large|maximum", re.I)).first
+    refusal.wait_for(timeout=30_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui-oversized-upload.png"))
+    page.locator("#add").click()
+    page.locator("#ingest-report").get_by_text("Choose a file first").wait_for()
+    assert counts.inner_text() == before
+    assert not list(Path(os.environ["GRADIO_TEMP_DIR"]).rglob("huge*"))
+
+
+@pytest.mark.parametrize(
+    ("name", "stored"),
+    [
+        ("../../etc/passwd.json", "passwd.json"),
+        ("..\\..\\Windows\\papers.CSV", "papers.csv"),
+        ("x/../../y.atom", "y.atom"),
+        ("<img src=x onerror=alert(1)>.jsonl", "img_src_x_onerror_alert_1.jsonl"),
+        ("..json", "upload.json"),
+        ("a" * 300 + ".jsonl", "a" * 100 + ".jsonl"),
+    ],
+)
+def test_upload_names_cannot_leave_the_upload_folder(name, stored):
+    from ui.app import safe_upload_name
+
+    assert safe_upload_name(name) == stored
 
 
 def test_bad_upload_is_an_error_message_not_a_trace(server, open_page, tmp_path):

@@ -54,9 +54,12 @@ def sources_panel(session: dict) -> str:
 
 
 def safe_upload_name(name: str) -> str:
-    """A file name without any path, reduced to harmless characters."""
-    stem = SAFE_NAME.sub("_", Path(name).name).strip("._") or "upload"
-    return stem[:100]
+    """A file name without any path (POSIX or Windows), reduced to harmless characters, at
+    most 100 of them before its extension, which is kept."""
+    base = Path(name.replace("\\", "/")).name
+    suffix = Path(base).suffix
+    stem = SAFE_NAME.sub("_", base[: len(base) - len(suffix)]).strip("._")[:100]
+    return (stem or "upload") + SAFE_NAME.sub("", suffix.lower())
 
 
 def build_app(chat: PaperChat) -> gr.Blocks:
