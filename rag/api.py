@@ -9,7 +9,7 @@ from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from chromadb.errors import InternalError
@@ -25,6 +25,9 @@ from rag.search import Filters, Hit, HybridSearch, Mode, PaperRetriever
 from rag.split import Chunker
 from rag.store import StoreUnavailable, StoreWriteFailed
 
+if TYPE_CHECKING:
+    from rag.embed import VectorEmbeddings
+
 log = logging.getLogger(__name__)
 
 
@@ -36,13 +39,22 @@ class PaperChat:
         self._writing = threading.RLock()  # one writer at a time; readers never wait
 
     @cached_property
-    def embeddings(self):
-        from rag.embed import MiniLMEmbeddings
+    def embeddings(self) -> VectorEmbeddings:
+        """The local MiniLM, or the served model named by PAPERCHAT_EMBEDDING_MODEL."""
+        from rag.embed import MiniLMEmbeddings, RemoteEmbeddings
 
+        embedding = self.settings.embedding
+        if embedding.model:
+            api_key = embedding.api_key or self.settings.openai_api_key
+            return RemoteEmbeddings(
+                embedding.model,
+                embedding.base_url or self.settings.openai_base_url,
+                api_key.get_secret_value() if api_key else None,
+                embedding.batch_size,
+                self.settings.llm.timeout,
+            )
         return MiniLMEmbeddings(
-            self.settings.cache_dir,
-            batch_size=self.settings.embedding.batch_size,
-            threads=self.settings.embedding.threads,
+            self.settings.cache_dir, batch_size=embedding.batch_size, threads=embedding.threads
         )
 
     @cached_property

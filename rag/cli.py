@@ -19,6 +19,7 @@ from rich.table import Table
 
 from rag.api import PaperChat
 from rag.chain import Answer
+from rag.embed import EmbeddingError
 from rag.load import LoadError
 from rag.search import Filters, Hit
 from rag.store import StoreUnavailable
@@ -51,7 +52,7 @@ def user_errors() -> Iterator[None]:
         yield
     except ValidationError as exc:
         fail(f"invalid settings: {exc}")
-    except (LoadError, StoreUnavailable, ValueError) as exc:  # QuestionError, EvalError too
+    except (LoadError, StoreUnavailable, EmbeddingError, ValueError) as exc:  # QuestionError too
         fail(str(exc))
 
 

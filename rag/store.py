@@ -21,13 +21,15 @@ import chromadb
 import numpy as np
 from chromadb.config import Settings as ClientSettings
 from langchain_chroma import Chroma
-from langchain_core.embeddings import Embeddings
 
 from rag.config import Settings
+from rag.embed import VectorEmbeddings
 from rag.split import Chunk, sentences_of
 
 log = logging.getLogger(__name__)
 GENERATION_KEY = "paperchat_generation"
+EMBEDDING_KEY = "paperchat_embedding"  # the model whose vectors the collection holds
+LEGACY_EMBEDDING = "all-MiniLM-L6-v2"  # collections from before the key was recorded
 READ_PAGE = 1000  # Chroma rows read or deleted per request
 COSINE = {"hnsw": {"space": "cosine"}}
 
@@ -102,7 +104,7 @@ def open_client(settings: Settings) -> chromadb.ClientAPI:
 class VectorStore:
     """The chunk and sentence collections, cosine space, embedded by our own model."""
 
-    def __init__(self, settings: Settings, embeddings: Embeddings) -> None:
+    def __init__(self, settings: Settings, embeddings: VectorEmbeddings) -> None:
         self.client = open_client(settings)
         self.embeddings = embeddings
         self.name = settings.chroma.collection
@@ -116,6 +118,16 @@ class VectorStore:
 
     def _open_collections(self) -> None:
         self.collection = self.client.get_collection(self.name, embedding_function=None)
+        metadata = self.collection.metadata or {}
+        recorded = metadata.get(EMBEDDING_KEY) or (LEGACY_EMBEDDING if self.count() else None)
+        if recorded is None:
+            self.collection.modify(metadata={**metadata, EMBEDDING_KEY: self.embeddings.name})
+        elif recorded != self.embeddings.name:
+            raise StoreUnavailable(
+                f"the collection {self.name!r} holds vectors of {recorded}, but the configured"
+                f" embedding model is {self.embeddings.name}; choose another collection"
+                " (PAPERCHAT_CHROMA_COLLECTION), or `paperchat reset` and ingest again"
+            )
         self.sentence_collection = self.client.get_or_create_collection(
             f"{self.name}-sentences", embedding_function=None, configuration=COSINE
         )
@@ -131,7 +143,8 @@ class VectorStore:
     def new_generation(self) -> str:
         """Mark the collection as changing; derived indexes built before now become stale."""
         generation = uuid.uuid4().hex
-        self.collection.modify(metadata={GENERATION_KEY: generation})
+        metadata = self.client.get_collection(self.name, embedding_function=None).metadata or {}
+        self.collection.modify(metadata={**metadata, GENERATION_KEY: generation})
         return generation
 
     def chunk_ids_by_paper(self, paper_ids: list[str]) -> dict[str, set[str]]:

@@ -7,8 +7,10 @@ It stands in for the paid remote API only. Each request takes the next scripted 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
+import zlib
 from collections import deque
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -59,14 +61,17 @@ class FakeOpenAI:
                 server.headers.append({k.lower(): v for k, v in self.headers.items()})
                 reply = server.replies.popleft() if server.replies else server.default
                 time.sleep(reply.delay)
-                if not self.path.endswith("/chat/completions"):
+                key = self.headers.get("Authorization", "").removeprefix("Bearer ")
+                if not self.path.endswith(("/chat/completions", "/embeddings")):
                     self._json(404, {"error": {"message": f"no route {self.path}"}})
                 elif reply.status != 200:
                     self._json(
                         reply.status,
                         {
-                            "error": {
-                                "message": f"scripted failure {reply.status}",
+                            "error": {  # like OpenAI, a refused key is echoed back
+                                "message": f"Incorrect API key provided: {key}"
+                                if reply.status == 401
+                                else f"scripted failure {reply.status}",
                                 "type": "rate_limit_error"
                                 if reply.status == 429
                                 else "server_error",
@@ -75,6 +80,8 @@ class FakeOpenAI:
                         },
                         {"Retry-After": "0"},
                     )
+                elif self.path.endswith("/embeddings"):
+                    self._json(200, embeddings(body))
                 elif body.get("stream"):
                     self._stream(body, reply)
                 else:
@@ -150,6 +157,27 @@ def delta(body: dict, text: str, finish: str | None = None) -> dict:
                 "finish_reason": finish,
             }
         ],
+    }
+
+
+def word_vector(text: str, size: int = 64) -> list[float]:
+    """A deterministic bag-of-words vector: texts sharing words point the same way."""
+    vector = [0.0] * size
+    for word in re.findall(r"[a-z0-9]+", text.lower()):
+        vector[zlib.crc32(word.encode()) % size] += 1.0
+    return vector
+
+
+def embeddings(body: dict) -> dict:
+    texts = [body["input"]] if isinstance(body["input"], str) else body["input"]
+    return {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": word_vector(t)}
+            for i, t in enumerate(texts)
+        ],
+        "model": body["model"],
+        "usage": {"prompt_tokens": 1, "total_tokens": 1},
     }
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from fake_openai import Reply
+from pydantic import SecretStr
 
 from rag.embed import DIMENSION, MiniLMEmbeddings
+from rag.load import Paper
 
 
 @pytest.fixture(scope="module")
@@ -47,3 +50,60 @@ def test_onnx_file_is_built_once_into_the_cache(model, cache_dir):
 def test_window_check(model):
     assert model.fits_window("word " * 200)
     assert not model.fits_window("word " * 300)
+
+
+@pytest.fixture
+def fake():
+    from fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server
+
+
+def remote_chat(make_settings, fake, **embedding):
+    from rag.api import PaperChat
+
+    settings = make_settings()
+    settings.embedding = settings.embedding.model_copy(
+        update={"model": "word-vectors", "base_url": fake.url, **embedding}
+    )
+    return PaperChat(settings)
+
+
+QUOKKAS = [
+    Paper(title="Quokka census", abstract="We count quokkas on Rottnest Island by drone."),
+    Paper(title="Graph partitioning", abstract="Spectral methods partition sparse graphs."),
+]
+
+
+def test_a_served_embedding_model_indexes_and_searches_over_http(make_settings, fake):
+    chat = remote_chat(make_settings, fake, api_key=SecretStr("sk-embed"))
+    chat.ingest(QUOKKAS)
+    (hit,) = chat.search("quokkas counted by drone", k=1, mode="dense")
+    assert hit.title == "Quokka census" and hit.score > 0.4
+    answer = chat.ask("How do we count quokkas on Rottnest Island?")
+    assert answer.citations and answer.citations[0].title == "Quokka census"
+    assert {r["model"] for r in fake.requests} == {"word-vectors"}
+    assert {h["authorization"] for h in fake.headers} == {"Bearer sk-embed"}
+    assert any(isinstance(r["input"], list) and len(r["input"]) > 1 for r in fake.requests)
+
+
+def test_vectors_of_two_models_never_mix(make_settings, fake):
+    from rag.api import PaperChat
+    from rag.store import StoreUnavailable
+
+    remote_chat(make_settings, fake).ingest(QUOKKAS)
+    with pytest.raises(StoreUnavailable, match="holds vectors of remote:word-vectors"):
+        PaperChat(make_settings()).search("quokka")
+
+
+def test_a_failing_embedding_server_is_a_clear_error(make_settings, fake):
+    from rag.embed import EmbeddingError
+
+    fake.script(*[Reply(status=500)] * 3)
+    chat = remote_chat(make_settings, fake)
+    with pytest.raises(EmbeddingError, match="failed with HTTP 500"):
+        chat.ingest(QUOKKAS)
+    assert chat.store.count() == 0
+    chat.ingest(QUOKKAS)  # the server is back
+    assert chat.store.count() == 2

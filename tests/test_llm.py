@@ -3,6 +3,9 @@ server that streams, fails, stalls and invents citations on cue."""
 
 from __future__ import annotations
 
+import json
+import logging
+
 import pytest
 from conftest import default_abstracts, free_port
 from fake_openai import FakeOpenAI, Reply
@@ -164,3 +167,23 @@ def test_extractive_can_be_chosen_per_question(llm_chat, fake):
     answer = llm_chat.ask(QUESTION, answerer="extractive")
     assert answer.answerer == "extractive" and not fake.requests
     assert isinstance(answer, Answer)
+
+
+def test_the_api_key_never_reaches_logs_answers_or_reports(llm_chat, fake, caplog, tmp_path):
+    from rag.eval import evaluate, load_questions
+    from rag.report import write_outputs
+
+    questions = tmp_path / "q.jsonl"
+    questions.write_text(
+        json.dumps({"question": QUESTION, "gold_titles": sorted(OVEROPTIMIZATION)})
+    )
+    fake.script(Reply(status=401), Reply(status=401))  # the server echoes the key back
+    with caplog.at_level(logging.DEBUG):
+        answer = llm_chat.ask(QUESTION)
+        result = evaluate(llm_chat, load_questions(questions, llm_chat), answerer="llm")
+        written = write_outputs(result, tmp_path / "report")
+    assert "refused the API key (HTTP 401)" in answer.notices[-1]
+    assert SECRET not in str(answer.to_dict())
+    logged = caplog.text + " ".join(str(r.args) for r in caplog.records)
+    assert SECRET not in logged and "Bearer" not in logged
+    assert written and all(SECRET.encode() not in path.read_bytes() for path in written)

@@ -266,7 +266,11 @@ def test_llm_answer_streams_into_the_page(tmp_path, cache_dir, open_page, server
             chunk_delay=0.15,
         )
         settings = Settings(
-            data_dir=tmp_path / "llm", cache_dir=cache_dir, _env_file=None, openai_base_url=fake.url
+            data_dir=tmp_path / "llm",
+            cache_dir=cache_dir,
+            _env_file=None,
+            openai_base_url=fake.url,
+            openai_api_key="sk-ui-DO-NOT-LEAK-99",
         )
         settings.llm = settings.llm.model_copy(update={"model": "fake-model"})
         chat = PaperChat(settings)
@@ -288,6 +292,11 @@ def test_llm_answer_streams_into_the_page(tmp_path, cache_dir, open_page, server
             assert len(lengths) >= 3, "the answer arrived in one piece, not streamed"
             assert page.locator("#answered-by").inner_text() == "Answered by fake-model"
             assert page.locator("#sources .source-card").count() == 2
+
+            fake.script(Reply(status=401))  # the server echoes the key, as OpenAI does
+            chat_text = ask(page, "What is MEND?", 1)
+            assert "refused the API key" in chat_text
+            assert "sk-ui-DO-NOT-LEAK-99" not in page.content()
         finally:
             app.close()
 

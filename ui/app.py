@@ -14,6 +14,7 @@ import gradio as gr
 
 from rag.api import PaperChat
 from rag.chain import Answer
+from rag.embed import EmbeddingError
 from rag.load import LOADERS, LoadError
 from rag.search import Filters
 from rag.store import StoreUnavailable
@@ -33,7 +34,7 @@ THEME = gr.themes.Soft(  # system fonts only: the page never fetches fonts from 
     font=["ui-sans-serif", "system-ui", "sans-serif"],
     font_mono=["ui-monospace", "monospace"],
 )
-USER_ERRORS = (ValueError, LoadError, StoreUnavailable)
+USER_ERRORS = (ValueError, LoadError, StoreUnavailable, EmbeddingError)
 
 
 def new_session() -> dict[str, list]:
