@@ -17,6 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import percentile  # noqa: E402
 from rag import PaperChat, Settings  # noqa: E402
 
 QUESTIONS = [
@@ -31,11 +32,6 @@ QUESTIONS = [
     "Which papers use deep learning for protein structure prediction?",
     "What speech recognition models are evaluated on LibriSpeech?",
 ]
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
 def main() -> None:

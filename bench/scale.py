@@ -83,7 +83,17 @@ def main() -> None:
 
     chat.sync_keyword_index()
     before = chat.store.count()
-    ingest = chat.ingest(collection)
+    started, shown = time.perf_counter(), [0]
+
+    def progress(done: int, total: int) -> None:
+        if done - shown[0] >= 5000:
+            shown[0] = done
+            elapsed = time.perf_counter() - started
+            print(
+                f"  {done} chunks embedded in {elapsed:.0f} s, {peak_rss_mb():.0f} MB", flush=True
+            )
+
+    ingest = chat.ingest(collection, progress)
     rate = ingest.chunks_written / ingest.seconds if ingest.chunks_written else 0.0
     report(results, results_path, "ingest (s)", round(ingest.seconds, 1))
     report(

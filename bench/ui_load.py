@@ -1,9 +1,10 @@
 """Load on the web UI: N concurrent gradio_client sessions, each asking M questions.
 
-    python bench/ui_load.py [--sessions 20] [--questions 5] [--url URL]
+    python bench/ui_load.py [--sessions 20] [--questions 5] [--url URL | --data-dir DIR]
 
-Without --url it indexes the default collection in a temporary directory and serves the UI
-on a free loopback port. Prints errors (target 0), time to first token and full-answer
+Without --url it serves the UI on a free loopback port: over an existing index with
+--data-dir (e.g. bench/.scale/10000 from bench/scale.py), else over the default collection
+indexed in a temporary directory. Prints errors (target 0), time to first token and full-answer
 latency p50/p95. Prints figures; it asserts nothing.
 """
 
@@ -21,13 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import percentile  # noqa: E402
 from bench.answer import QUESTIONS  # noqa: E402
 from rag import PaperChat, Settings  # noqa: E402
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))] if ordered else 0.0
 
 
 def free_port() -> int:
@@ -61,6 +58,7 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--questions", type=int, default=5)
     parser.add_argument("--url")
+    parser.add_argument("--data-dir", type=Path, help="an index to serve, as it is")
     parser.add_argument("--cache-dir", type=Path, default=ROOT / ".paperchat" / "cache")
     args = parser.parse_args()
 
@@ -70,8 +68,11 @@ def main() -> None:
         if not url:
             from ui.app import serve
 
-            chat = PaperChat(Settings(data_dir=Path(data_dir), cache_dir=args.cache_dir))
-            chat.ingest(ROOT / "data" / "daily_papers.txt")
+            chat = PaperChat(
+                Settings(data_dir=args.data_dir or Path(data_dir), cache_dir=args.cache_dir)
+            )
+            if not args.data_dir:
+                chat.ingest(ROOT / "data" / "daily_papers.txt")
             port = free_port()
             app = serve(chat, "127.0.0.1", port, None, block=False)
             url = f"http://127.0.0.1:{port}/"
