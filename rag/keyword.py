@@ -33,6 +33,8 @@ import Stemmer
 from bm25s.stopwords import STOPWORDS_EN
 from scipy import sparse
 
+from rag.load import normalize_title
+
 log = logging.getLogger(__name__)
 STEMMER = Stemmer.Stemmer("english")
 STOPWORDS = frozenset(STOPWORDS_EN) | {"paper", "papers", "which", "what", "how", "does", "do"}
@@ -271,6 +273,17 @@ class Snapshot:
         index = bisect_right(self.offsets, row) - 1
         return self.segments[index].chunk_ids[row - int(self.offsets[index])]
 
+    @cached_property
+    def first_rows_by_title(self) -> dict[str, list[int]]:
+        """Normalized title -> the first live row of each paper with that title."""
+        first: dict[int, int] = {}
+        for row in np.flatnonzero(self.live):
+            first.setdefault(int(self.row_paper[row]), int(row))
+        by_title: dict[str, list[int]] = {}
+        for paper, row in first.items():
+            by_title.setdefault(normalize_title(self.papers[paper].title), []).append(row)
+        return by_title
+
     def papers_by_author(self, author: str) -> np.ndarray:
         """Indices of papers with `author` (casefolded) inside an author's name."""
         text, starts = self.author_text
@@ -411,6 +424,16 @@ class KeywordIndex:
         snapshot = self.snapshot
         found = set(snapshot.papers_by_author(author).tolist())
         return [snapshot.papers[i].paper_id for i in snapshot.live_papers if i in found]
+
+    def titled(self, text: str, mask: np.ndarray | None) -> list[tuple[str, str]]:
+        """(paper id, a chunk id) of the papers whose whole title `text` is, within `mask`."""
+        snapshot = self.snapshot
+        rows = snapshot.first_rows_by_title.get(normalize_title(text), [])
+        return [
+            (snapshot.papers[snapshot.row_paper[row]].paper_id, snapshot.chunk_id(row))
+            for row in rows
+            if mask is None or mask[row]
+        ]
 
     def mask(self, dates: tuple[int, int] | None, source: str, author: str) -> np.ndarray:
         """Which rows pass the filters: dates inclusive, exact source, author substring."""

@@ -19,6 +19,7 @@ from rag.store import StoredChunk, VectorStore
 
 Mode = Literal["hybrid", "dense", "keyword"]
 MAX_QUERY_CHARS = 2000
+TITLE_BONUS = 1.0  # more than any fused rank score (at most 2 / (rrf_k + 1))
 
 
 @dataclass(frozen=True)
@@ -185,6 +186,12 @@ class HybridSearch:
                         self.settings.rrf_k + paper_rank
                     )
                     paper_ranks.setdefault(paper_id, [None, None])[which] = paper_rank
+
+        if mode != "dense":  # a query that is a paper's whole title puts that paper first
+            for paper_id, chunk_id in self.keyword.titled(query, mask):
+                paper_fused[paper_id] = paper_fused.get(paper_id, 0.0) + TITLE_BONUS
+                chunk_fused.setdefault(chunk_id, 0.0)
+                paper_ranks.setdefault(paper_id, [None, None])
 
         top = sorted(paper_fused, key=lambda p: -paper_fused[p])[:k]
         evidence = {

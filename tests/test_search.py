@@ -120,3 +120,21 @@ def test_retriever_is_a_langchain_runnable(default_chat):
     assert all(d.id == d.metadata["paper_id"] for d in documents)
     batch = retriever.batch(["sharpness-aware minimization", "reward overoptimization"])
     assert [len(b) for b in batch] == [2, 2]
+
+
+def test_a_query_that_is_a_whole_title_finds_that_paper_first(chat):
+    topic = "Reward Model Ensembles Help Mitigate Overoptimization"
+    on_topic = (
+        "Reward model ensembles help mitigate reward overoptimization: an ensemble of reward"
+        " models with worst-case optimization mitigates overoptimization in RLHF."
+    )
+    target = Paper(
+        title=f"Torbi: {topic}",
+        abstract="We study proxies learned from human labels in sequential decisions.",
+    )
+    others = [Paper(title=f"{n}: {topic}", abstract=on_topic) for n in ("Karovi", "Talmor")]
+    chat.ingest([target, *others])
+    assert chat.search(target.title, k=3)[0].title == target.title
+    assert chat.search(target.title.lower() + "?", k=3)[0].title == target.title
+    # Filters still apply to a title match.
+    assert chat.search(target.title, k=3, filters=Filters(date_from="2030-01-01")) == []
