@@ -65,7 +65,9 @@ def main() -> None:
     data_dir = work / str(n)
     data_dir.mkdir(parents=True, exist_ok=True)
     results_path = data_dir / "results.json"
-    results: dict = {"papers": n, "cores": os.cpu_count()}
+    # A later run over a built index keeps the ingest figures of the run that built it.
+    results: dict = json.loads(results_path.read_text()) if results_path.exists() else {}
+    results.update(papers=n, cores=os.cpu_count())
     collection = write_collection(work / f"papers-{n}.jsonl", 0, n)
     chat = PaperChat(Settings(data_dir=data_dir, cache_dir=args.cache_dir))
 
@@ -79,7 +81,7 @@ def main() -> None:
     started = time.perf_counter()
     chat.embeddings.embed(sample)
     model_rate = len(sample) / (time.perf_counter() - started)
-    report(results, results_path, "model alone (chunks/s)", round(model_rate, 1))
+    print(f"model alone: {model_rate:.1f} chunks/s", flush=True)
 
     chat.sync_keyword_index()
     before = chat.store.count()
@@ -155,7 +157,7 @@ def main() -> None:
     for paper in extra:
         chat.remove(paper.paper_id)
     report(results, results_path, "remove 100 papers (s)", round(time.perf_counter() - started, 2))
-    report(results, results_path, "peak RSS (MB)", round(peak_rss_mb()))
+    report(results, results_path, "peak RSS, this run (MB)", round(peak_rss_mb()))
 
 
 if __name__ == "__main__":

@@ -274,6 +274,14 @@ class Snapshot:
         return self.segments[index].chunk_ids[row - int(self.offsets[index])]
 
     @cached_property
+    def row_by_chunk(self) -> dict[str, int]:
+        return {
+            chunk_id: int(start) + row
+            for segment, start in zip(self.segments, self.offsets, strict=False)
+            for row, chunk_id in enumerate(segment.chunk_ids)
+        }
+
+    @cached_property
     def first_rows_by_title(self) -> dict[str, list[int]]:
         """Normalized title -> the first live row of each paper with that title."""
         first: dict[int, int] = {}
@@ -401,10 +409,16 @@ class KeywordIndex:
                 path.unlink(missing_ok=True)
         self.snapshot = Snapshot(self.segments, self.dead)
 
-    def chunk_ids(self) -> list[str]:
-        """Every live chunk id (for checks and tests)."""
+    def chunk_ids(self, mask: np.ndarray | None = None) -> list[str]:
+        """The live chunk ids, or those `mask` (from `mask()`) lets through."""
         snapshot = self.snapshot
-        return [snapshot.chunk_id(int(row)) for row in np.flatnonzero(snapshot.live)]
+        rows = np.flatnonzero(snapshot.live if mask is None else mask)
+        return [snapshot.chunk_id(int(row)) for row in rows]
+
+    def rows_of(self, chunk_ids: list[str]) -> list[int]:
+        """The row of each chunk id, to index a `mask()` with; -1 for unknown ids."""
+        row_by_chunk = self.snapshot.row_by_chunk
+        return [row_by_chunk.get(chunk_id, -1) for chunk_id in chunk_ids]
 
     def papers(self) -> list[PaperInfo]:
         """The papers that have at least one chunk."""

@@ -236,6 +236,24 @@ class VectorStore:
             for doc, distance in found
         ]
 
+    def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
+        """The ids of the `n` nearest chunks and their cosine similarity, best first."""
+        found = self.collection.query(
+            query_embeddings=[vector.tolist()], n_results=n, include=["distances"]
+        )
+        return [(i, 1.0 - d) for i, d in zip(found["ids"][0], found["distances"][0], strict=True)]
+
+    def vectors(self, chunk_ids: list[str]) -> tuple[list[str], np.ndarray]:
+        """The stored vectors of `chunk_ids` (those that exist), one row each."""
+        ids, rows = [], []
+        for start in range(0, len(chunk_ids), READ_PAGE):
+            found = self.collection.get(
+                ids=chunk_ids[start : start + READ_PAGE], include=["embeddings"]
+            )
+            ids += found["ids"]
+            rows += list(found["embeddings"])
+        return ids, np.asarray(rows, np.float32).reshape(len(ids), -1)
+
     def fetch(self, chunk_ids: list[str]) -> dict[str, tuple[StoredChunk, np.ndarray]]:
         if not chunk_ids:
             return {}

@@ -138,3 +138,30 @@ def test_a_query_that_is_a_whole_title_finds_that_paper_first(chat):
     assert chat.search(target.title.lower() + "?", k=3)[0].title == target.title
     # Filters still apply to a title match.
     assert chat.search(target.title, k=3, filters=Filters(date_from="2030-01-01")) == []
+
+
+@pytest.mark.parametrize("exact_limit", [0, 10_000], ids=["nearest-then-filter", "exact"])
+def test_filtered_dense_search_equals_brute_force(chat, monkeypatch, exact_limit):
+    from rag import search
+
+    monkeypatch.setattr(search, "EXACT_SEARCH_LIMIT", exact_limit)
+    topics = ["reward models", "diffusion sampling", "graph networks", "speech recognition"]
+    papers = [
+        Paper(
+            title=f"Study {i} of {topics[i % 4]}",
+            abstract=f"We study {topics[i % 4]} in setting {i}. Results improve by {i}%.",
+            date=f"{2020 + i % 5}-0{1 + i % 9}-1{i % 10}",
+        )
+        for i in range(40)
+    ]
+    chat.ingest(papers)
+    query = "better reward models for alignment"
+    filters = Filters(date_from="2023-01-01")
+    ids, vectors = chat.store.vectors(chat.keyword.chunk_ids())
+    similarity = dict(zip(ids, vectors @ chat.embeddings.embed_one(query), strict=True))
+    allowed = {p.paper_id for p in papers if p.date >= "2023-01-01"}
+    expected = sorted(
+        allowed, key=lambda p: -max(s for c, s in similarity.items() if c.startswith(p))
+    )
+    hits = chat.search(query, k=5, filters=filters, mode="dense")
+    assert [h.paper_id for h in hits] == expected[:5]
