@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import re
 
@@ -215,8 +216,10 @@ def test_malformed_atom(tmp_path, content, reason):
 def test_non_utf8_file_names_the_line(tmp_path):
     path = tmp_path / "latin1.jsonl"
     path.write_bytes(b'{"title": "ok", "abstract": "fine"}\n{"title": "Caf\xe9"}\n')
-    (skipped,) = load_file(path).skipped
+    collection = load_file(path)
+    (skipped,) = collection.skipped
     assert (skipped.location, skipped.reason) == ("line 2", "not valid UTF-8 text")
+    assert [p.title for p in collection.papers] == ["ok"]  # the lines around it still count
 
 
 def test_paths_errors_are_specific(tmp_path):
@@ -295,3 +298,62 @@ def test_any_json_shape_parses_or_reports(tmp_path_factory, value):
         collection = load_file(folder / name)
         assert all(p.title and p.abstract and p.paper_id for p in collection.papers)
         assert all(s.location and s.reason for s in collection.skipped)
+
+
+LATEX_AND_UNICODE = st.sampled_from(
+    [
+        r"$\mathcal{O}(n \log n)$",
+        r"\textbf{bold} and \emph{it}",
+        "e\u0301t\u00e9 (combining accent)",
+        "\u202eright-to-left override\u202c",
+        "zero\u200bwidth\u200djoin",
+        "\U0001f9ea emoji \U0001f600",
+        "\u4e2d\u6587\u6458\u8981",
+        "\u0627\u0644\u0639\u0631\u0628\u064a\u0629",
+        "quotes \" and ' and , commas; semicolons",
+        "tab\there\nnewline\r\ncrlf",
+        "\x00nul\x7fdel",
+    ]
+)
+TEXTS = st.lists(LATEX_AND_UNICODE | st.text(max_size=40), min_size=1, max_size=4).map(" ".join)
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=list(HealthCheck))
+@given(records=st.lists(st.tuples(TEXTS, TEXTS), min_size=1, max_size=5))
+def test_latex_and_unicode_survive_jsonl_and_csv(tmp_path_factory, records):
+    """Whatever the text, a record is parsed to exactly its (whitespace-squashed) fields, or
+    skipped with a reason; never mangled."""
+    folder = tmp_path_factory.mktemp("text")
+    as_dicts = [{"title": t, "abstract": a} for t, a in records]
+    jsonl = write_jsonl(folder / "p.jsonl", as_dicts)
+    with (folder / "p.csv").open("w", newline="", encoding="utf-8") as out:
+        writer = csv.DictWriter(out, ["title", "abstract"])
+        writer.writeheader()
+        writer.writerows(as_dicts)
+    for path in (jsonl, folder / "p.csv"):
+        collection = load_file(path)
+        parsed = [(p.title, p.abstract) for p in collection.papers]
+        expected = [(" ".join(t.split()), " ".join(a.split())) for t, a in records]
+        usable = [(t, a) for t, a in expected if t and a and len(t) <= 300]
+        if path.suffix == ".jsonl":
+            assert parsed == usable
+            assert len(collection.skipped) == len(expected) - len(usable)
+        else:  # csv may read a record differently only when it cannot represent it (NUL)
+            assert parsed == usable or any("\x00" in t + a for t, a in expected)
+
+
+def test_enormous_lines_are_skipped_not_loaded(tmp_path):
+    good = json.dumps({"title": "Fine", "abstract": "A normal abstract."})
+    huge = json.dumps({"title": "Huge", "abstract": "word " * 400_000})  # 2 MB
+    path = tmp_path / "big.jsonl"
+    path.write_text(f"{good}\n{huge}\n{good.replace('Fine', 'Also fine')}\n")
+    collection = load_file(path)
+    assert [p.title for p in collection.papers] == ["Fine", "Also fine"]
+    (skipped,) = collection.skipped
+    assert (skipped.location, skipped.reason) == ("line 2", "longer than 1 MB")
+
+    csv_path = tmp_path / "big.csv"
+    csv_path.write_text(f'title,abstract\nFine,short\nHuge,"{"word " * 40_000}"\n')
+    collection = load_file(csv_path)
+    assert [p.title for p in collection.papers] == ["Fine"]
+    assert "malformed CSV" in collection.skipped[0].reason
