@@ -45,9 +45,11 @@ test: lint browser
 	$(BIN)/pytest
 
 bench: setup
+	$(BIN)/python bench/embed.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/answer.py
 	$(BIN)/python bench/ui_load.py
+	$(BIN)/python bench/scale.py --papers 1000
 
 eval: index
 	$(BIN)/paperchat eval eval/questions.jsonl --compare dense,bm25,hybrid --out eval-results
