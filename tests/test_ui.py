@@ -339,3 +339,41 @@ def test_settings_filters_and_title_search(server, open_page):
     chat = ask(page, "Which papers address reward overoptimization?", 0)
     assert "The collection has no paper on reward overoptimization" in chat
     assert "Only papers with an author matching 'nobody in particular' were searched" in chat
+
+
+@pytest.mark.server
+def test_chroma_server_that_stops_is_one_line_in_the_chat_and_work_resumes(
+    tmp_path, cache_dir, open_page
+):
+    from conftest import start_chroma
+
+    from rag.config import ChromaSettings
+    from rag.load import Paper
+
+    port = free_port()
+    chroma = start_chroma(tmp_path / "server", port)
+    chat = PaperChat(
+        Settings(
+            data_dir=tmp_path / "client",
+            cache_dir=cache_dir,
+            _env_file=None,
+            chroma=ChromaSettings(host="127.0.0.1", port=port),
+        )
+    )
+    chat.ingest([Paper(title="Quokka census", abstract="We count quokkas on Rottnest Island.")])
+    app, url = start(chat)
+    try:
+        page = open_page(url)
+        assert "Quokka census" in ask(page, "How do we count quokkas on Rottnest Island?", 0)
+        chroma.terminate()
+        chroma.wait(timeout=10)
+        page.locator("#question textarea").fill("Where are quokkas counted?")
+        page.locator("#ask").click()
+        page.locator("#chat").get_by_text(f"lost the Chroma server at 127.0.0.1:{port}").wait_for()
+        assert "Traceback" not in page.content()
+        chroma = start_chroma(tmp_path / "server", port)  # back, with the same data
+        assert "Rottnest" in ask(page, "How do we count quokkas on Rottnest Island?", 1)
+    finally:
+        app.close()
+        chroma.terminate()
+        chroma.wait(timeout=10)
