@@ -143,10 +143,11 @@ class PaperChat:
                 ) from exc
 
     def sync_keyword_index(self) -> bool:
-        """Rebuild the keyword index from Chroma if it does not reflect the collection now.
+        """Bring the keyword index up to date with the collection: reload it when another
+        process on this data directory saved a newer one, else rebuild it from Chroma.
 
         True when a rebuild was needed (a killed ingest, a lost or corrupt index file, or
-        another writer on a shared Chroma server).
+        another machine writing to a shared Chroma server).
         """
         with self.reaching_chroma():
             if self._keyword_is_current():  # the common case takes no lock
@@ -154,6 +155,8 @@ class PaperChat:
             with self.writing():
                 if self._keyword_is_current():  # another thread rebuilt it meanwhile
                     return False
+                if self.keyword.load() and self._keyword_is_current():
+                    return False  # another process on this data directory saved it
                 generation = self.store.generation()
                 log.warning("keyword index is out of date with Chroma; rebuilding it")
                 pages = self.store.pages()

@@ -18,6 +18,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import uuid
 import zipfile
 from bisect import bisect_right
@@ -404,9 +405,12 @@ class KeywordIndex:
         partial = self.directory / f"state.{uuid.uuid4().hex}.part"
         partial.write_text(json.dumps(state))
         os.replace(partial, self.directory / "state.json")
-        for path in self.directory.iterdir():
+        for path in self.directory.iterdir():  # replaced segments, older formats' files
             if path.name != "state.json" and path.name.split(".")[0] not in names:
-                path.unlink(missing_ok=True)
+                if path.is_dir():
+                    shutil.rmtree(path, ignore_errors=True)
+                else:
+                    path.unlink(missing_ok=True)
         self.snapshot = Snapshot(self.segments, self.dead)
 
     def chunk_ids(self, mask: np.ndarray | None = None) -> list[str]:

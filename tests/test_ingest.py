@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -216,3 +217,16 @@ def test_stats_counts(default_chat):
     assert stats["sources"] == {"daily_papers.txt": 59}
     assert stats["disk_bytes"] > 0
     assert Path(stats["chroma"]).is_dir()
+
+
+def test_a_second_process_on_the_data_directory_reloads_instead_of_rebuilding(
+    chat, make_settings, caplog
+):
+    chat.ingest([Paper(title="Quokka study", abstract="Quokkas are small marsupials.")])
+    reader = PaperChat(make_settings())  # e.g. the web UI, while the CLI ingests
+    assert reader.search("marsupials", k=1)[0].title == "Quokka study"
+    chat.ingest([Paper(title="Wombat study", abstract="Wombats dig burrows.")])
+    with caplog.at_level(logging.WARNING):
+        assert not reader.sync_keyword_index()
+        assert reader.search("burrows", k=1, mode="keyword")[0].title == "Wombat study"
+    assert "rebuilding" not in caplog.text

@@ -147,3 +147,17 @@ def test_damaged_index_is_detected_and_rebuilt_from_chroma(chat, make_settings, 
     messages = " ".join(r.getMessage() for r in caplog.records)
     assert "keyword index" in messages and "rebuilding" in messages
     assert KeywordIndex(directory).load()  # the rebuilt index was saved whole
+
+
+def test_an_index_of_an_older_format_is_replaced(tmp_path, caplog):
+    directory = tmp_path / "kw"
+    (directory / "bm25").mkdir(parents=True)
+    (directory / "rows.jsonl").write_text("{}\n")
+    (directory / "state.json").write_text('{"format": 3, "generation": "g", "rows": 1}')
+    index = KeywordIndex(directory)
+    with caplog.at_level(logging.WARNING):
+        assert not index.load()
+    assert "format 3, expected" in caplog.text
+    index.clear("g2")
+    assert [p.name for p in directory.iterdir()] == ["state.json"]
+    assert KeywordIndex(directory).load()
