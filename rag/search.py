@@ -136,7 +136,7 @@ class HybridSearch:
         neighbours are fetched deeper until `n` of them pass.
         """
         if mask is None:
-            return self.store.dense(vector, n, None)
+            return self.store.dense(vector, n)
         allowed = int(mask.sum())
         if allowed <= EXACT_SEARCH_LIMIT:
             ids, vectors = self.store.vectors(self.keyword.chunk_ids(mask))

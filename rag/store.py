@@ -222,14 +222,12 @@ class VectorStore:
             log.warning("could not keep sentence vectors in Chroma (%s)", exc)
         return found
 
-    def dense(
-        self, vector: np.ndarray, n: int, where: dict[str, Any] | None
-    ) -> list[tuple[StoredChunk, float]]:
+    def dense(self, vector: np.ndarray, n: int) -> list[tuple[StoredChunk, float]]:
         """The `n` nearest chunks with their cosine similarity, best first."""
         if n <= 0:
             return []
         found = self.langchain.similarity_search_by_vector_with_relevance_scores(
-            vector.tolist(), k=n, filter=where
+            vector.tolist(), k=n
         )
         return [
             (StoredChunk(doc.id or "", doc.page_content, doc.metadata), 1.0 - distance)
