@@ -17,6 +17,7 @@ from test_search import OVEROPTIMIZATION
 
 from rag.api import PaperChat
 from rag.config import Settings
+from rag.load import load_file
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -377,3 +378,19 @@ def test_chroma_server_that_stops_is_one_line_in_the_chat_and_work_resumes(
         app.close()
         chroma.terminate()
         chroma.wait(timeout=10)
+
+
+def test_a_large_collection_lists_a_page_of_titles(server, open_page, monkeypatch):
+    import ui.app
+
+    monkeypatch.setattr(ui.app, "MAX_LISTED", 10)
+    page = open_page(server)
+    page.get_by_role("tab", name="Collection").click()
+    counts = page.locator("#collection-counts")
+    counts.get_by_text(re.compile(r"Showing 10 of \d+: search the titles to narrow")).wait_for()
+    titles = sorted((p.title for p in load_file(DEFAULT_COLLECTION).papers), key=str.casefold)
+    listed = page.locator("#titles")
+    listed.get_by_text(titles[0]).wait_for()
+    assert titles[9] in listed.inner_text() and titles[10] not in listed.inner_text()
+    page.get_by_label("Search titles").fill("overoptimization")
+    counts.get_by_text("Showing 2.").wait_for()

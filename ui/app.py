@@ -28,6 +28,7 @@ EXAMPLES = [
     "Which papers use sharpness-aware minimization?",
 ]
 MAX_UPLOAD_MB = 20
+MAX_LISTED = 500  # titles sent to the page at once; search narrows a larger collection
 UPLOAD_TYPES = sorted(LOADERS)
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 THEME = gr.themes.Soft(  # system fonts only: the page never fetches fonts from the web
@@ -119,11 +120,16 @@ def build_app(chat: PaperChat) -> gr.Blocks:
             for p in papers
             if all(w in p["title"].casefold() for w in words)
         ]
+        shown = (
+            f"Showing {len(rows)}."
+            if len(rows) <= MAX_LISTED
+            else f"Showing {MAX_LISTED:,} of {len(rows):,}: search the titles to narrow."
+        )
         summary = (
             f"**{stats['papers']} papers**, {stats['chunks']} chunks, "
-            f"from {len(stats['sources'])} file(s). Showing {len(rows)}."
+            f"from {len(stats['sources'])} file(s). {shown}"
         )
-        return summary, rows
+        return summary, rows[:MAX_LISTED]
 
     def add_papers(upload: str | None, query: str, progress=gr.Progress()):  # noqa: B008
         if not upload:
