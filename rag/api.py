@@ -136,10 +136,12 @@ class PaperChat:
             try:
                 yield
             except (InternalError, OSError) as exc:
+                where, chroma = str(self.settings.data_dir), self.settings.chroma
+                if chroma.host:
+                    where += f" or on the Chroma server at {chroma.host}:{chroma.port}"
                 raise StoreWriteFailed(
-                    f"could not write the index in {self.settings.data_dir} ({exc}); is the"
-                    " disk full or read-only? What was already stored is kept: run it again"
-                    " once there is room."
+                    f"could not write the index in {where} ({exc}); is the disk full or"
+                    " read-only? What was already stored is kept: run it again once there is room."
                 ) from exc
 
     def sync_keyword_index(self) -> bool:
