@@ -308,7 +308,10 @@ def read_jsonl(path: Path) -> Iterator[Record]:
 
 
 def read_csv(text: str) -> Iterator[Record]:
-    """A header row with `title` and `abstract` columns, optionally id, url, authors, date."""
+    """A header row with `title` and `abstract` columns, optionally id, url, authors, date.
+
+    A field over 1 MB (the JSONL line limit) stops the file there, with a message."""
+    csv.field_size_limit(max(csv.field_size_limit(), MAX_RECORD_BYTES))
     reader = csv.DictReader(io.StringIO(text, newline=""))
     columns = {c.strip().lower() for c in reader.fieldnames or []}
     missing = {"title", "abstract"} - columns
@@ -320,7 +323,7 @@ def read_csv(text: str) -> Iterator[Record]:
             fields = {(k or "").strip().lower(): v for k, v in row.items() if k}
             yield f"line {reader.line_num}", make_paper(fields)
     except csv.Error as exc:
-        yield f"line {reader.line_num}", f"malformed CSV: {exc}"
+        yield f"line {reader.line_num + 1}", f"malformed CSV: {exc}"  # where it starts
 
 
 def read_atom(text: str) -> Iterator[Record]:
