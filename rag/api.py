@@ -50,7 +50,6 @@ class PaperChat:
                 embedding.model,
                 embedding.base_url or self.settings.openai_base_url,
                 api_key.get_secret_value() if api_key else None,
-                embedding.batch_size,
                 self.settings.llm.timeout,
             )
         return MiniLMEmbeddings(

@@ -21,7 +21,7 @@ class ChromaSettings(BaseModel):
 class EmbeddingSettings(BaseModel):
     """The local all-MiniLM-L6-v2 model run on onnxruntime, or a served embedding model."""
 
-    batch_size: int = Field(16, ge=1, le=1024, description="texts per model call")
+    batch_size: int = Field(4, ge=1, le=1024, description="texts per local model call")
     threads: int = Field(0, ge=0, description="onnxruntime threads; 0 means one per core")
     model: str = Field(
         "", description="a model at an OpenAI-compatible /v1/embeddings; empty: local MiniLM"

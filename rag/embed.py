@@ -205,7 +205,7 @@ class MiniLMEmbeddings(VectorEmbeddings):
 
     name = MODEL_NAME
 
-    def __init__(self, cache_dir: Path, batch_size: int = 16, threads: int = 0) -> None:
+    def __init__(self, cache_dir: Path, batch_size: int = 4, threads: int = 0) -> None:
         from tokenizers import Tokenizer
 
         self.source = model_source_dir()
@@ -255,13 +255,15 @@ class MiniLMEmbeddings(VectorEmbeddings):
 class RemoteEmbeddings(VectorEmbeddings):
     """A model behind an OpenAI-compatible `/v1/embeddings` endpoint, e.g. a GPU server."""
 
+    batch_size = 64  # texts per request
+
     def __init__(
-        self, model: str, base_url: str | None, api_key: str | None, batch_size: int, timeout: float
+        self, model: str, base_url: str | None, api_key: str | None, timeout: float
     ) -> None:
         import openai
 
         self.name = f"remote:{model}"
-        self.model, self.batch_size = model, batch_size
+        self.model = model
         self.where = base_url or "the OpenAI API"
         self.client = openai.OpenAI(
             base_url=base_url, api_key=api_key or "unused", timeout=timeout, max_retries=2
