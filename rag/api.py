@@ -21,7 +21,15 @@ from rag.ingest import Ingester, IngestReport, Progress, Source
 from rag.keyword import KeywordIndex
 from rag.llm import LLMAnswerer
 from rag.prompts import load_prompts
-from rag.search import Filters, Hit, HybridSearch, Mode, PaperRetriever
+from rag.search import (
+    Filters,
+    Hit,
+    HybridSearch,
+    Mode,
+    PaperRetriever,
+    content_hash_of,
+    paper_of,
+)
 from rag.split import Chunker
 from rag.store import StoreUnavailable, StoreWriteFailed
 
@@ -171,6 +179,20 @@ class PaperChat:
         if self.keyword.generation != self.store.generation():
             return False
         return len(self.keyword) > 0 or not self.store.count()
+
+    def warm_sentences(self, max_papers: int = 2000) -> int:
+        """Embed and keep the sentences of every paper not quoted yet, so that no first
+        answer waits for them; only for collections of at most `max_papers`. Returns how
+        many papers were made ready (0 when the collection is larger)."""
+        with self.reaching_chroma():
+            self.sync_keyword_index()
+            versions = {paper_of(c): content_hash_of(c) for c in self.keyword.chunk_ids()}
+            if len(versions) > max_papers:
+                return 0
+            papers = sorted(versions)
+            for start in range(0, len(papers), 100):
+                self.store.sentences({p: versions[p] for p in papers[start : start + 100]})
+            return len(papers)
 
     def ingest(
         self, sources: Source | Iterable[Source], progress: Progress | None = None

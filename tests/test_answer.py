@@ -197,3 +197,14 @@ def test_prompt_injection_in_the_question_does_not_leak_the_prompts(default_chat
     )
     assert default_chat.prompts["system"][:60] not in answer.text
     assert answer.abstained and answer.text.startswith("The collection has no paper on")
+
+
+def test_warming_stores_every_papers_sentences_once(chat):
+    papers = [Paper(title=f"Paper {i}", abstract=f"First of {i}. Second of {i}.") for i in range(3)]
+    chat.ingest(papers)
+    assert chat.store.sentence_collection.count() == 0  # ingest embeds chunks only
+    assert chat.warm_sentences() == 3
+    assert chat.store.sentence_collection.count() == 6
+    assert chat.warm_sentences(max_papers=2) == 0  # a larger collection is left to answers
+    chat.warm_sentences()
+    assert chat.store.sentence_collection.count() == 6

@@ -276,8 +276,10 @@ def launch_options(auth: tuple[str, str] | None) -> dict[str, Any]:
 def serve(
     chat: PaperChat, host: str, port: int, auth: tuple[str, str] | None, block: bool = True
 ) -> gr.Blocks:
-    """Warm the model, then serve; 20 users asking at once wait their turn, none is refused."""
+    """Warm the model (and, for up to 2,000 papers, the sentences answers quote), then serve;
+    a crowd asking at once waits its turn, and no one is refused."""
     chat.ask("warm up", answerer="extractive")
+    chat.warm_sentences()
     app = build_app(chat)
     app.queue(default_concurrency_limit=4, max_size=256)
     app.launch(
