@@ -18,8 +18,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import peak_rss_mb, percentile  # noqa: E402
+from bench import peak_rss_mb  # noqa: E402
 from rag import PaperChat, Settings  # noqa: E402
+from rag.eval import percentile  # noqa: E402
 from rag.load import load_file  # noqa: E402
 
 

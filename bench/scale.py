@@ -23,10 +23,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import disk_mb, peak_rss_mb, percentile  # noqa: E402
+from bench import peak_rss_mb  # noqa: E402
 from bench.answer import QUESTIONS  # noqa: E402
 from bench.corpus import generated_paper, generated_papers, write_collection  # noqa: E402
 from rag import PaperChat, Settings  # noqa: E402
+from rag.eval import percentile  # noqa: E402
 from rag.load import Paper, make_paper  # noqa: E402
 from rag.search import Filters  # noqa: E402
 
@@ -117,9 +118,10 @@ def main() -> None:
         report(results, results_path, "ingest (chunks/s)", round(rate, 1))
         report(results, results_path, "ingest / model", round(rate / model_rate, 2))
         report(results, results_path, "peak RSS after ingest (MB)", round(peak_rss_mb()))
-    report(results, results_path, "papers indexed", chat.stats()["papers"])
-    report(results, results_path, "chunks", chat.store.count())
-    report(results, results_path, "index on disk (MB)", round(disk_mb(data_dir), 1))
+    stats = chat.stats()
+    report(results, results_path, "papers indexed", stats["papers"])
+    report(results, results_path, "chunks", stats["chunks"])
+    report(results, results_path, "index on disk (MB)", round(stats["disk_bytes"] / 1e6, 1))
 
     # A fresh process's view: open the store and the keyword index, then search.
     del chat

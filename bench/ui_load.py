@@ -22,9 +22,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import percentile  # noqa: E402
 from bench.answer import QUESTIONS  # noqa: E402
 from rag import PaperChat, Settings  # noqa: E402
+from rag.eval import percentile  # noqa: E402
 
 
 def free_port() -> int:
