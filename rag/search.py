@@ -140,10 +140,11 @@ class HybridSearch:
         allowed = int(mask.sum())
         if allowed <= EXACT_SEARCH_LIMIT:
             ids, vectors = self.store.vectors(self.keyword.chunk_ids(mask))
-            order = np.argsort(-(vectors @ vector), kind="stable")[:n] if ids else []
-            ranked = [(ids[i], float(vectors[i] @ vector)) for i in order]
+            similarity = vectors @ vector if ids else np.zeros(0)
+            order = np.argsort(-similarity, kind="stable")[:n]
+            ranked = [(ids[i], float(similarity[i])) for i in order]
         else:
-            total = self.store.count()
+            total = len(self.keyword)  # mirrors the collection: synced before every search
             depth = min(total, max(n, n * len(mask) // allowed * 2))
             while True:
                 nearest = self.store.nearest(vector, depth)
