@@ -157,14 +157,17 @@ def main() -> None:
         f"What is {papers[i]['title'].split(':')[0]}?" if i % 2 else QUESTIONS[i % len(QUESTIONS)]
         for i in range(args.questions)
     ]
-    cached = bool(chat.store.sentence_collection.count())
-    latencies = [timed_ms(lambda q=q: chat.ask(q, answerer="extractive")) for q in questions]
-    report(
-        results,
-        results_path,
-        f"answer p50 / p95, extractive, sentences {'stored' if cached else 'new'} (ms)",
-        [round(statistics.median(latencies), 1), round(percentile(latencies, 0.95), 1)],
-    )
+    # Sentence vectors are embedded the first time a paper is quoted: drop those earlier runs
+    # kept, then ask every question twice.
+    chat.store.delete_sentences(chat.store.sentence_collection.get(include=[])["ids"])
+    for sentences in ("new", "stored"):
+        latencies = [timed_ms(lambda q=q: chat.ask(q, answerer="extractive")) for q in questions]
+        report(
+            results,
+            results_path,
+            f"answer p50 / p95, extractive, sentences {sentences} (ms)",
+            [round(statistics.median(latencies), 1), round(percentile(latencies, 0.95), 1)],
+        )
 
     # Adding 100 papers to the built index, then removing them again.
     extra = [as_paper(r) for r in generated_papers(n, n + 100, seed=1)]

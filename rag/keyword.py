@@ -4,8 +4,9 @@ Local Chroma has no sparse index, so this one is derived from the chunks in Chro
 list of immutable segments (postings by term, chunk lengths, chunk ids and their papers)
 plus tombstones for deleted chunks, so adding 100 papers to 100k writes one small segment
 instead of re-indexing everything. Small segments are merged as they pile up, like a binary
-counter. Scores are BM25 (Lucene's idf, k1=1.5, b=0.75) over the live chunks, computed at
-query time from the postings, so they never go stale as segments come and go.
+counter, up to MERGE_LIMIT rows, so a merge's memory does not grow with the collection.
+Scores are BM25 (Lucene's idf, k1=1.5, b=0.75) over the live chunks, computed at query time
+from the postings, so they never go stale as segments come and go.
 
 The index is saved under the data directory with the Chroma `generation` it reflects; when
 the two differ (another machine wrote to a shared server, an ingest was killed, the files
@@ -14,6 +15,7 @@ were lost or damaged) it is rebuilt from Chroma.
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -41,7 +43,8 @@ STEMMER = Stemmer.Stemmer("english")
 STOPWORDS = frozenset(STOPWORDS_EN) | {"paper", "papers", "which", "what", "how", "does", "do"}
 FORMAT_VERSION = 4
 K1, B = 1.5, 0.75
-COMPACT_SHARE = 0.25  # rewrite everything once this share of stored chunks is deleted
+COMPACT_SHARE = 0.25  # drop tombstoned rows once this share of stored chunks is deleted
+MERGE_LIMIT = 65_536  # rows; merges stop there, so a merge's memory does not grow with N
 ChunkText = tuple[str, str, dict]  # (chunk_id, text, Chroma metadata)
 
 
@@ -139,36 +142,34 @@ class Segment:
         )
 
     @classmethod
-    def merge(cls, older: Segment, newer: Segment, dead: dict[str, set[int]]) -> Segment:
-        """One segment holding the live rows of two adjacent ones, the newest last."""
-        keep = []
-        for segment in (older, newer):
-            live = np.ones(len(segment), bool)
-            live[sorted(dead.get(segment.name, ()))] = False
-            keep.append(live)
-        width = newer.postings.shape[1]
-        older_postings = older.postings.copy()
-        older_postings.resize((len(older), width))
-        rows_paper = np.concatenate(
-            [older.paper_of_row[keep[0]], newer.paper_of_row[keep[1]] + len(older.papers)]
-        )
-        used, paper_of_row = np.unique(rows_paper, return_inverse=True)  # drops papers now gone
-        papers = older.papers + newer.papers
+    def merge(cls, parts: list[Segment], dead: dict[str, set[int]]) -> Segment:
+        """One segment holding the live rows of adjacent `parts`, oldest first."""
+        width = parts[-1].postings.shape[1]
+        postings, chunk_ids, papers, paper_of_row, lengths = [], [], [], [], []
+        for part in parts:
+            gone = sorted(dead.get(part.name, ()))
+            live = np.ones(len(part), bool)
+            live[gone] = False
+            matrix = part.postings
+            if matrix.shape[1] < width:  # a wider view that shares the arrays, not a copy
+                indptr = np.pad(matrix.indptr, (0, width - matrix.shape[1]), mode="edge")
+                matrix = sparse.csc_matrix(
+                    (matrix.data, matrix.indices, indptr), shape=(len(part), width)
+                )
+            postings.append(matrix[live] if gone else matrix)
+            chunk_ids += [c for c, alive in zip(part.chunk_ids, live, strict=True) if alive]
+            paper_of_row.append(part.paper_of_row[live] + len(papers))
+            papers += part.papers
+            lengths.append(part.lengths[live])
+        used, rows_paper = np.unique(np.concatenate(paper_of_row), return_inverse=True)
         return cls(
             name=uuid.uuid4().hex,
-            chunk_ids=[
-                chunk_id
-                for segment, live in zip((older, newer), keep, strict=True)
-                for chunk_id, alive in zip(segment.chunk_ids, live, strict=True)
-                if alive
-            ],
-            papers=[papers[i] for i in used],
-            paper_of_row=paper_of_row.astype(np.int32),
-            lengths=np.concatenate([older.lengths[keep[0]], newer.lengths[keep[1]]]),
-            postings=sparse.vstack(
-                [older_postings[keep[0]], newer.postings[keep[1]]], format="csc"
-            ),
-            terms=older.terms + newer.terms,
+            chunk_ids=chunk_ids,
+            papers=[papers[i] for i in used],  # drops papers now gone
+            paper_of_row=rows_paper.astype(np.int32),
+            lengths=np.concatenate(lengths),
+            postings=postings[0] if len(postings) == 1 else sparse.vstack(postings, "csc"),
+            terms=[term for part in parts for term in part.terms],
         )
 
     def save(self, directory: Path) -> None:
@@ -218,9 +219,6 @@ class Snapshot:
     def __init__(self, segments: list[Segment], dead: dict[str, set[int]]) -> None:
         self.segments = segments
         self.offsets = np.cumsum([0] + [len(s) for s in segments])
-        self.live = np.ones(int(self.offsets[-1]), bool)
-        for segment, start in zip(segments, self.offsets, strict=False):
-            self.live[start + np.array(sorted(dead.get(segment.name, ())), np.int64)] = False
         papers: dict[str, int] = {}
         infos: list[PaperInfo] = []
         row_paper = []
@@ -238,8 +236,22 @@ class Snapshot:
         self.row_paper = np.concatenate(row_paper) if row_paper else np.zeros(0, np.int32)
         lengths = np.concatenate([s.lengths for s in segments]) if segments else np.zeros(0)
         self.lengths = lengths.astype(np.float32)
+        self._set_live(dead)
+
+    def with_dead(self, dead: dict[str, set[int]]) -> Snapshot:
+        """The same segments with other tombstones; only what depends on them is redone."""
+        changed = copy.copy(self)
+        for depends_on_live in ("live_papers", "first_rows_by_title"):
+            changed.__dict__.pop(depends_on_live, None)
+        changed._set_live(dead)
+        return changed
+
+    def _set_live(self, dead: dict[str, set[int]]) -> None:
+        self.live = np.ones(int(self.offsets[-1]), bool)
+        for segment, start in zip(self.segments, self.offsets, strict=False):
+            self.live[start + np.array(sorted(dead.get(segment.name, ())), np.int64)] = False
         self.count = int(self.live.sum())
-        self.average_length = float(lengths[self.live].mean()) if self.count else 1.0
+        self.average_length = float(self.lengths[self.live].mean()) if self.count else 1.0
 
     @cached_property
     def live_papers(self) -> np.ndarray:
@@ -371,21 +383,22 @@ class KeywordIndex:
             self._append(added)
         stored = sum(len(s) for s in self.segments)
         if sum(map(len, self.dead.values())) > COMPACT_SHARE * stored:
-            self.segments = [*self.segments, Segment.build([], self.vocab)]
-            while len(self.segments) > 1:
-                self._merge_last_two()
+            self.segments = [
+                Segment.merge([s], self.dead) if self.dead.get(s.name) else s for s in self.segments
+            ]
+            self.dead = {}
         self._commit(generation)
 
     def _append(self, chunks: list[ChunkText]) -> None:
+        """Add a segment, then merge the newest ones while the older of the last two is at
+        most twice the newer (a binary counter), up to MERGE_LIMIT rows."""
         self.segments = [*self.segments, Segment.build(chunks, self.vocab)]
-        while len(self.segments) > 1 and len(self.segments[-2]) <= 2 * len(self.segments[-1]):
-            self._merge_last_two()
-
-    def _merge_last_two(self) -> None:
-        *rest, older, newer = self.segments
-        merged = Segment.merge(older, newer, self.dead)
-        self.dead = {k: v for k, v in self.dead.items() if k not in (older.name, newer.name)}
-        self.segments = [*rest, merged]
+        while len(self.segments) > 1:
+            *rest, older, newer = self.segments
+            if len(older) > 2 * len(newer) or len(older) + len(newer) > MERGE_LIMIT:
+                return
+            self.segments = [*rest, Segment.merge([older, newer], self.dead)]
+            self.dead = {k: v for k, v in self.dead.items() if k not in (older.name, newer.name)}
 
     def _commit(self, generation: str) -> None:
         """Save new segments, then switch `state.json` to them in one rename; a kill before
@@ -411,7 +424,10 @@ class KeywordIndex:
                     shutil.rmtree(path, ignore_errors=True)
                 else:
                     path.unlink(missing_ok=True)
-        self.snapshot = Snapshot(self.segments, self.dead)
+        if [s.name for s in self.snapshot.segments] == state["segments"]:
+            self.snapshot = self.snapshot.with_dead(self.dead)  # a removal: papers unchanged
+        else:
+            self.snapshot = Snapshot(self.segments, self.dead)
 
     def chunk_ids(self, mask: np.ndarray | None = None) -> list[str]:
         """The live chunk ids, or those `mask` (from `mask()`) lets through."""

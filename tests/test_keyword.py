@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from conftest import DEFAULT_COLLECTION
 
+from rag import keyword
 from rag.keyword import KeywordIndex, tokenize
 from rag.load import Paper, load_file
 
@@ -57,7 +58,11 @@ def test_scores_are_bm25s_lucene_scores(tmp_path, default_chunks):
         assert np.allclose([s for _, s in ours], [s for _, s in expected], rtol=1e-5)
 
 
-def test_random_updates_score_like_a_rebuild_and_survive_a_reload(tmp_path, default_chunks):
+@pytest.mark.parametrize("merge_limit", [keyword.MERGE_LIMIT, 16])
+def test_random_updates_score_like_a_rebuild_and_survive_a_reload(
+    tmp_path, default_chunks, monkeypatch, merge_limit
+):
+    monkeypatch.setattr(keyword, "MERGE_LIMIT", merge_limit)
     rng = random.Random(7)
     index = KeywordIndex(tmp_path / "kw")
     index.clear("g0")
@@ -70,12 +75,14 @@ def test_random_updates_score_like_a_rebuild_and_survive_a_reload(tmp_path, defa
         live.update({c[0]: c for c in added})
         index.update(removed, added, f"g{step + 1}")
         assert sorted(index.chunk_ids()) == sorted(live)
+        assert {p.paper_id for p in index.papers()} == {m["paper_id"] for _, _, m in live.values()}
         rebuilt = KeywordIndex(tmp_path / f"rebuilt{step}")
         rebuilt.rebuild([list(live.values())], "r")
         query = QUERIES[step % len(QUERIES)]
         ours, theirs = scores(index, query), scores(rebuilt, query)
         assert ours.keys() == theirs.keys()
         assert all(np.isclose(ours[c], theirs[c], rtol=1e-5) for c in ours)
+        assert all(len(segment) <= max(merge_limit, 6) for segment in index.segments)
     assert len(index.segments) <= 8  # small segments were merged as they piled up
     reloaded = KeywordIndex(tmp_path / "kw")
     assert reloaded.load() and reloaded.generation == "g40"
@@ -87,7 +94,7 @@ def test_many_deletions_compact_the_index(tmp_path, default_chunks):
     index = KeywordIndex(tmp_path / "kw")
     index.update([], default_chunks, "g1")
     index.update([c for c, _, _ in default_chunks[:20]], [], "g2")
-    assert len(index.segments) == 1 and not index.dead  # a third deleted: rewritten
+    assert len(index.segments) == 1 and not index.dead  # a third deleted: rows dropped
     assert len(index) == len(default_chunks) - 20
     files = {p.name for p in index.directory.iterdir()}
     assert files == {"state.json", *(f"{index.segments[0].name}.{e}" for e in ("npz", "json"))}
