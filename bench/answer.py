@@ -11,13 +11,12 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from rag import PaperChat, Settings  # noqa: E402
+from bench import CACHE_DIR, scratch_chat  # noqa: E402
 from rag.eval import percentile  # noqa: E402
 
 QUESTIONS = [
@@ -37,11 +36,10 @@ QUESTIONS = [
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".paperchat" / "cache")
+    parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as data_dir:
-        chat = PaperChat(Settings(data_dir=Path(data_dir), cache_dir=args.cache_dir))
+    with scratch_chat(args.cache_dir) as chat:
         chat.ingest(ROOT / "data" / "daily_papers.txt")
         chat.ask(QUESTIONS[0], answerer="extractive")  # warm up the model and caches
         stages: dict[str, list[float]] = {}

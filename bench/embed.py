@@ -10,26 +10,24 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import CACHE_DIR, scratch_chat  # noqa: E402
 from bench.corpus import generated_papers  # noqa: E402
-from rag import PaperChat, Settings  # noqa: E402
 from rag.load import make_paper  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--chunks", type=int, default=512)
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".paperchat" / "cache")
+    parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as data_dir:
-        chat = PaperChat(Settings(data_dir=Path(data_dir), cache_dir=args.cache_dir))
+    with scratch_chat(args.cache_dir) as chat:
         chunks: list[str] = []
         for record in generated_papers(0, args.chunks):
             chunks += [c.text for c in chat.chunker.split(make_paper(record))]

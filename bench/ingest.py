@@ -11,15 +11,13 @@ import argparse
 import os
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import peak_rss_mb  # noqa: E402
-from rag import PaperChat, Settings  # noqa: E402
+from bench import CACHE_DIR, peak_rss_mb, scratch_chat  # noqa: E402
 from rag.eval import percentile  # noqa: E402
 from rag.load import load_file  # noqa: E402
 
@@ -37,11 +35,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--collection", type=Path, default=ROOT / "data" / "daily_papers.txt")
     parser.add_argument("--queries", type=int, default=200)
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".paperchat" / "cache")
+    parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory() as data_dir:
-        chat = PaperChat(Settings(data_dir=Path(data_dir), cache_dir=args.cache_dir))
+    with scratch_chat(args.cache_dir) as chat:
         papers = load_file(args.collection).papers
         chunks = [c.text for p in papers for c in chat.chunker.split(p)]
         chat.embeddings.embed(chunks[:8])  # build/load the ONNX session outside the timings

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench import peak_rss_mb  # noqa: E402
+from bench import CACHE_DIR, peak_rss_mb  # noqa: E402
 from bench.answer import QUESTIONS  # noqa: E402
 from bench.corpus import generated_paper, generated_papers, write_collection  # noqa: E402
 from rag import PaperChat, Settings  # noqa: E402
@@ -61,7 +61,7 @@ def main() -> None:
     parser.add_argument(
         "--measure-only", action="store_true", help="measure the index as it stands, unfinished too"
     )
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".paperchat" / "cache")
+    parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
     args = parser.parse_args()
 
     n = args.papers

@@ -22,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from bench import CACHE_DIR  # noqa: E402
 from bench.answer import QUESTIONS  # noqa: E402
 from rag import PaperChat, Settings  # noqa: E402
 from rag.eval import percentile  # noqa: E402
@@ -59,7 +60,7 @@ def main() -> None:
     parser.add_argument("--questions", type=int, default=5)
     parser.add_argument("--url")
     parser.add_argument("--data-dir", type=Path, help="an index to serve, as it is")
-    parser.add_argument("--cache-dir", type=Path, default=ROOT / ".paperchat" / "cache")
+    parser.add_argument("--cache-dir", type=Path, default=CACHE_DIR)
     args = parser.parse_args()
 
     app = None
