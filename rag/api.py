@@ -89,7 +89,7 @@ class PaperChat:
 
     @cached_property
     def ingester(self) -> Ingester:
-        return Ingester(self.store, self.keyword, self.chunker, self.settings.embedding.batch_size)
+        return Ingester(self.store, self.keyword, self.chunker)
 
     @cached_property
     def prompts(self) -> dict[str, str]:

@@ -119,13 +119,10 @@ class Ingester:
     large the input, and a killed run loses at most the group it was writing.
     """
 
-    def __init__(
-        self, store: VectorStore, keyword: KeywordIndex, chunker: Chunker, batch_size: int
-    ) -> None:
+    def __init__(self, store: VectorStore, keyword: KeywordIndex, chunker: Chunker) -> None:
         self.store = store
         self.keyword = keyword
         self.chunker = chunker
-        self.batch_size = batch_size
 
     def ingest(
         self, sources: Source | Iterable[Source], progress: Progress | None = None
