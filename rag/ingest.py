@@ -16,7 +16,7 @@ from typing import Any
 
 from rag.keyword import KeywordIndex
 from rag.load import Paper, Skipped, find_files, read_file
-from rag.split import Chunk, Chunker
+from rag.split import Chunk, Chunker, version_prefix
 from rag.store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ class Ingester:
             if present == {c.chunk_id for c in chunks}:
                 report.unchanged.append(paper.paper_id)
                 continue
-            current = f"{paper.paper_id}#{paper.content_hash}-"
+            current = version_prefix(paper.paper_id, paper.content_hash)
             older = {c for c in present if not c.startswith(current)}
             (report.updated if older else report.added).append(paper.paper_id)
             plan.chunks += [c for c in chunks if c.chunk_id not in present]

@@ -96,7 +96,7 @@ class Hit:
 
 
 def paper_of(chunk_id: str) -> str:
-    """Chunk ids are `{paper_id}#{content_hash}-{index}`."""
+    """Chunk ids are `{paper_id}#{content_hash}-{index}` (see `rag.split.version_prefix`)."""
     return chunk_id.rsplit("#", 1)[0]
 
 

@@ -74,9 +74,16 @@ def chunk_metadata(paper: Paper, index: int, count: int, sentences: int) -> dict
     return metadata
 
 
+def version_prefix(paper_id: str, content_hash: str) -> str:
+    """What the ids of one version of a paper start with: chunk ids continue with their
+    index (`-0` is the first chunk), sentence ids with `s` and theirs."""
+    return f"{paper_id}#{content_hash}-"
+
+
 def sentences_of(paper_id: str, content_hash: str, abstract: str) -> list[Sentence]:
+    prefix = version_prefix(paper_id, content_hash)
     return [
-        Sentence(f"{paper_id}#{content_hash}-s{index}", paper_id, index, text)
+        Sentence(f"{prefix}s{index}", paper_id, index, text)
         for index, text in enumerate(split_sentences(abstract))
     ]
 
@@ -117,7 +124,7 @@ class Chunker:
         sentence_count = len(split_sentences(paper.abstract))
         return [
             Chunk(
-                chunk_id=f"{paper.paper_id}#{paper.content_hash}-{index}",
+                chunk_id=f"{version_prefix(paper.paper_id, paper.content_hash)}{index}",
                 paper_id=paper.paper_id,
                 index=index,
                 piece=piece,

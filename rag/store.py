@@ -3,9 +3,8 @@
 Two collections: `NAME` holds the chunks that search finds, `NAME-sentences` the abstracts'
 sentences with their own vectors, which answers quote. Sentences are embedded the first time
 a paper is quoted, from the abstract its first chunk carries, and kept; so ingest embeds
-chunks only. Chroma is the source of truth: the
-keyword index is derived from it and checked against the collection's `generation`, a token
-that every write to the collection changes.
+chunks only. Chroma is the source of truth: the keyword index is derived from it and checked
+against the collection's `generation`, a token that every write to the collection changes.
 """
 
 from __future__ import annotations
@@ -24,7 +23,7 @@ from langchain_chroma import Chroma
 
 from rag.config import Settings
 from rag.embed import VectorEmbeddings
-from rag.split import Chunk, sentences_of
+from rag.split import Chunk, sentences_of, version_prefix
 
 log = logging.getLogger(__name__)
 GENERATION_KEY = "paperchat_generation"
@@ -179,7 +178,7 @@ class VectorStore:
             rows["ids"], rows["documents"], rows["metadatas"], rows["embeddings"], strict=True
         ):
             paper_id = str(metadata["paper_id"])
-            if row_id.startswith(f"{paper_id}#{versions[paper_id]}-s"):  # not a stale version
+            if row_id.startswith(f"{version_prefix(paper_id, versions[paper_id])}s"):  # not stale
                 vector = np.asarray(vector, np.float32)
                 found[paper_id].append(StoredSentence(int(metadata["index"]), text, vector))
         missing = {p: h for p, h in versions.items() if not found[p]}
@@ -192,7 +191,7 @@ class VectorStore:
     def _embed_sentences(self, versions: dict[str, str]) -> dict[str, list[StoredSentence]]:
         """Split the papers' abstracts (kept on their first chunk), embed and store them."""
         first_chunks = self.collection.get(
-            ids=[f"{paper_id}#{content_hash}-0" for paper_id, content_hash in versions.items()],
+            ids=[f"{version_prefix(paper, version)}0" for paper, version in versions.items()],
             include=["metadatas"],
         )
         sentences = [
