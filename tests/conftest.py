@@ -123,6 +123,15 @@ def run(tmp_path, cache_dir):
     return run
 
 
+@pytest.fixture
+def fake():
+    """The OpenAI-compatible test server (tests/fake_openai.py), over real HTTP."""
+    from fake_openai import FakeOpenAI
+
+    with FakeOpenAI() as server:
+        yield server
+
+
 def default_abstracts() -> dict[str, list[str]]:
     """Each default-collection paper's abstract sentences, by paper id, from the file itself."""
     return {p.paper_id: split_sentences(p.abstract) for p in load_file(DEFAULT_COLLECTION).papers}

@@ -52,14 +52,6 @@ def test_window_check(model):
     assert not model.fits_window("word " * 300)
 
 
-@pytest.fixture
-def fake():
-    from fake_openai import FakeOpenAI
-
-    with FakeOpenAI() as server:
-        yield server
-
-
 def remote_chat(make_settings, fake, **embedding):
     from rag.api import PaperChat
 

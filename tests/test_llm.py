@@ -8,7 +8,7 @@ import logging
 
 import pytest
 from conftest import default_abstracts, free_port
-from fake_openai import FakeOpenAI, Reply
+from fake_openai import Reply
 from test_search import OVEROPTIMIZATION
 
 from rag.api import PaperChat
@@ -16,12 +16,6 @@ from rag.chain import Answer
 
 QUESTION = "Which papers address reward overoptimization?"
 SECRET = "sk-test-DO-NOT-LEAK-1234"
-
-
-@pytest.fixture
-def fake():
-    with FakeOpenAI() as server:
-        yield server
 
 
 @pytest.fixture
