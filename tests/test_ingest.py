@@ -18,7 +18,8 @@ from conftest import DEFAULT_COLLECTION, HF_JSON, write_jsonl
 
 from rag.api import PaperChat
 from rag.load import LoadError, Paper, load_file
-from rag.split import split_sentences
+from rag.search import content_hash_of, paper_of
+from rag.split import split_sentences, version_prefix
 
 
 def hf_records(count: int) -> list[dict]:
@@ -38,7 +39,7 @@ def assert_consistent(chat: PaperChat) -> None:
         by_paper.setdefault(str(chunk.metadata["paper_id"]), []).append(chunk)
     versions = {}
     for paper_id, chunks in by_paper.items():
-        hashes = {c.chunk_id.rsplit("#", 1)[1].split("-")[0] for c in chunks}
+        hashes = {content_hash_of(c.chunk_id) for c in chunks}
         assert len(hashes) == 1, f"{paper_id} has chunks of two versions"
         assert {c.metadata["chunk_count"] for c in chunks} == {len(chunks)}, paper_id
         versions[paper_id] = hashes.pop()
@@ -47,8 +48,9 @@ def assert_consistent(chat: PaperChat) -> None:
         sentences = chat.store.sentences({paper_id: versions[paper_id]})[paper_id]
         assert [s.index for s in sentences] == list(range(count))
     for sentence_id in chat.store.sentence_collection.get(include=[])["ids"]:
-        paper_id, rest = sentence_id.rsplit("#", 1)
-        assert rest.startswith(f"{versions[paper_id]}-s"), f"stale sentence {sentence_id}"
+        paper_id = paper_of(sentence_id)
+        current = version_prefix(paper_id, versions[paper_id])
+        assert sentence_id.startswith(f"{current}s"), f"stale sentence {sentence_id}"
 
 
 def test_reingest_writes_nothing(default_chat):
