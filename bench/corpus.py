@@ -1,7 +1,7 @@
 """Realistic generated abstracts for scale benchmarks, streamed to JSONL; nothing downloaded.
 
 Each generated paper keeps the shape of a real one: its sentences come, position by position,
-from the 109 real abstracts shipped with the repo and in `../shared/corpus/` (opening
+from the 109 real abstracts of the two collections in `data/` (opening
 sentences stay openings, results stay last), its numbers are redrawn, it introduces a method
 with a made-up name that its title carries, and it has authors and a date. Paper `i` depends
 only on `i` and the seed, so any range can be generated on its own.
@@ -23,7 +23,7 @@ from rag.split import split_sentences
 ROOT = Path(__file__).resolve().parents[1]
 SOURCES = [
     ROOT / "data" / "daily_papers.txt",
-    ROOT.parent / "shared/corpus/hf_daily_papers_2026-10-03.json",
+    ROOT / "data" / "hf_daily_papers_2026-10-03.json",
 ]
 SYLLABLES = [
     "ka",

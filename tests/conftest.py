@@ -22,7 +22,7 @@ from rag.split import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_COLLECTION = ROOT / "data" / "daily_papers.txt"
-HF_JSON = ROOT.parent / "shared" / "corpus" / "hf_daily_papers_2026-10-03.json"
+HF_JSON = ROOT / "data" / "hf_daily_papers_2026-10-03.json"
 BIN = Path(sys.executable).parent
 
 outside_connections: list[str] = []
