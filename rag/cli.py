@@ -19,6 +19,7 @@ from rich.table import Table
 
 from rag.api import PaperChat
 from rag.chain import Answer
+from rag.config import settings_errors
 from rag.embed import EmbeddingError
 from rag.load import LoadError
 from rag.search import Filters, Hit
@@ -41,7 +42,7 @@ def main(
 
 
 def fail(message: str, code: int = 2) -> NoReturn:
-    errors.print(f"[bold red]error:[/] {message}", highlight=False)
+    errors.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -51,7 +52,7 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except ValidationError as exc:
-        fail(f"invalid settings: {exc}")
+        fail("; ".join(settings_errors(exc)))
     except (LoadError, StoreUnavailable, EmbeddingError, ValueError) as exc:  # QuestionError too
         fail(str(exc))
 

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import (
+    AliasChoices,
+    BaseModel,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]")
+IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
+RULE_START = re.compile(r"^(?:String|Input|Value) should ")
 
 
 class ChromaSettings(BaseModel):
@@ -15,7 +28,19 @@ class ChromaSettings(BaseModel):
     host: str | None = Field(None, description="Chroma server host; unset means embedded")
     port: int = Field(8000, ge=1, le=65535)
     ssl: bool = False
-    collection: str = Field("papers", min_length=3, max_length=63)
+    # Chroma allows 3-512 characters; the keyword index is a folder of this name, hence 255.
+    collection: str = Field("papers", min_length=3, max_length=255)
+
+    @field_validator("collection")
+    @classmethod
+    def _chroma_accepts(cls, name: str) -> str:
+        """Chroma's rule for collection names, checked before Chroma is opened."""
+        if not COLLECTION_NAME.fullmatch(name) or ".." in name or IPV4.fullmatch(name):
+            raise ValueError(
+                "must hold only letters, digits, '.', '_' and '-', start and end with a letter"
+                " or digit, have no '..' and not be an IPv4 address"
+            )
+        return name
 
 
 class EmbeddingSettings(BaseModel):
@@ -110,5 +135,43 @@ class Settings(BaseSettings):
         self.data_dir = self.data_dir.expanduser().resolve()
         self.cache_dir = (self.cache_dir or self.data_dir / "cache").expanduser().resolve()
         if self.chunk.overlap >= self.chunk.tokens:
-            raise ValueError("chunk.overlap must be smaller than chunk.tokens")
+            raise ValueError(
+                f"PAPERCHAT_CHUNK_OVERLAP ({self.chunk.overlap}) must be smaller than"
+                f" PAPERCHAT_CHUNK_TOKENS ({self.chunk.tokens})"
+            )
         return self
+
+
+def environment_variable(loc: tuple[int | str, ...]) -> str:
+    """The variable that sets the setting at `loc`: ('chroma', 'collection') is
+    PAPERCHAT_CHROMA_COLLECTION; an alias such as OPENAI_API_KEY is its own name."""
+    if str(loc[0]).isupper():
+        return str(loc[0])
+    return "PAPERCHAT_" + "_".join(map(str, loc)).upper()
+
+
+def is_secret(loc: tuple[int | str, ...]) -> bool:
+    """Whether the setting at `loc` is a SecretStr, whose value is never shown."""
+    annotation: Any = Settings
+    for part in loc:
+        fields = getattr(annotation, "model_fields", {})
+        name = str(part).lower().removeprefix("paperchat_")
+        if name not in fields:
+            return False
+        annotation = fields[name].annotation
+    return SecretStr in (annotation, *get_args(annotation))
+
+
+def settings_errors(error: ValidationError) -> list[str]:
+    """One line per invalid setting: its variable, the rule and the value (not a secret's)."""
+    lines = []
+    for item in error.errors():
+        rule = RULE_START.sub("must ", item["msg"].removeprefix("Value error, "))
+        loc = item["loc"]
+        if not loc:  # a rule about several settings names them itself
+            lines.append(rule)
+        elif is_secret(loc):
+            lines.append(f"{environment_variable(loc)} {rule}")
+        else:
+            lines.append(f"{environment_variable(loc)} {rule}, got {item['input']!r}")
+    return lines

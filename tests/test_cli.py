@@ -61,6 +61,15 @@ def test_human_output_and_interactive_search(run):
     assert "Reward Model Ensembles Help Mitigate Overoptimization" in session.stdout
 
 
+def test_settings_errors_are_one_line_naming_the_variable(run):
+    result = run("stats", PAPERCHAT_CHROMA_COLLECTION="hf", PAPERCHAT_SEARCH_K="0")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: PAPERCHAT_CHROMA_COLLECTION must have at least 3 characters, got 'hf'; "
+        "PAPERCHAT_SEARCH_K must be greater than or equal to 1, got '0'"
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

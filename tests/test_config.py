@@ -9,7 +9,7 @@ import pytest
 from conftest import ROOT
 from pydantic import ValidationError
 
-from rag.config import Settings
+from rag.config import Settings, settings_errors
 
 
 def test_environment_variables_map_to_sections(monkeypatch, tmp_path):
@@ -80,3 +80,44 @@ def test_importing_rag_is_cheap():
     code = f"import sys, rag; print(sorted(m for m in {heavy!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "name", ["abc", "a_b-c.D9", "x" * 255, "ab", "-ab", "ab.", "a..b", "1.2.3.4", "ab c", "é" * 4]
+)
+def test_collection_names_follow_chromas_rule(tmp_path, name):
+    import chromadb
+
+    try:
+        Settings(_env_file=None, chroma={"collection": name})
+        accepted = True
+    except ValidationError:
+        accepted = False
+    client = chromadb.PersistentClient(str(tmp_path))
+    try:
+        client.create_collection(name)
+        chroma_accepts = True
+    except (ValueError, chromadb.errors.ChromaError):
+        chroma_accepts = False
+    assert accepted == chroma_accepts
+
+
+def test_settings_errors_name_the_variable_and_never_show_a_secret(monkeypatch):
+    monkeypatch.setenv("PAPERCHAT_CHROMA_COLLECTION", "hf")
+    monkeypatch.setenv("PAPERCHAT_SEARCH_K", "0")
+    with pytest.raises(ValidationError) as raised:
+        Settings(_env_file=None, OPENAI_API_KEY=12345)
+    assert settings_errors(raised.value) == [
+        "PAPERCHAT_CHROMA_COLLECTION must have at least 3 characters, got 'hf'",
+        "PAPERCHAT_SEARCH_K must be greater than or equal to 1, got '0'",
+        "OPENAI_API_KEY must be a valid string",
+    ]
+    monkeypatch.setenv("PAPERCHAT_CHUNK_OVERLAP", "100")
+    monkeypatch.setenv("PAPERCHAT_CHUNK_TOKENS", "90")
+    monkeypatch.delenv("PAPERCHAT_SEARCH_K")
+    monkeypatch.delenv("PAPERCHAT_CHROMA_COLLECTION")
+    with pytest.raises(ValidationError) as raised:
+        Settings(_env_file=None)
+    assert settings_errors(raised.value) == [
+        "PAPERCHAT_CHUNK_OVERLAP (100) must be smaller than PAPERCHAT_CHUNK_TOKENS (90)"
+    ]
