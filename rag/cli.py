@@ -85,10 +85,13 @@ def ingest(
         report = PaperChat().ingest(paths, progress=advance)
     if as_json:
         emit_json(report.to_dict())
-        return
-    for skipped in report.skipped:
-        errors.print(f"[yellow]skipped[/] {skipped}", highlight=False)
-    console.print(report.summary())
+    else:
+        for skipped in report.skipped:
+            errors.print(f"[yellow]skipped[/] {skipped}", highlight=False)
+        console.print(report.summary())
+    if report.nothing_ingested:
+        files = ", ".join(dict.fromkeys(s.source for s in report.skipped))
+        fail(f"nothing ingested: every record of {files} was skipped", code=1)
 
 
 def print_hits(hits: list[Hit]) -> None:

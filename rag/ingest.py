@@ -37,6 +37,11 @@ class IngestReport:
     chunks_deleted: int = 0
     seconds: float = 0.0
 
+    @property
+    def nothing_ingested(self) -> bool:
+        """Every record was skipped: nothing was added, updated or found unchanged."""
+        return bool(self.skipped) and not (self.added or self.updated or self.unchanged)
+
     def summary(self) -> str:
         return (
             f"{len(self.added)} added, {len(self.updated)} updated, "

@@ -70,6 +70,18 @@ def test_settings_errors_are_one_line_naming_the_variable(run):
     ]
 
 
+def test_ingest_of_nothing_readable_fails(run, tmp_path):
+    (tmp_path / "binary.json").write_bytes(bytes(range(128, 256)) * 8)
+    result = run("ingest", "binary.json")
+    assert result.returncode == 1
+    assert result.stderr.strip().splitlines() == [
+        "skipped binary.json, line 1: not valid UTF-8 text",
+        "error: nothing ingested: every record of binary.json was skipped",
+    ]
+    as_json = run("ingest", "binary.json", "--json")
+    assert as_json.returncode == 1 and json.loads(as_json.stdout)["added"] == []
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -114,6 +114,8 @@ def test_bad_file_is_reported_and_loses_nothing(chat, tmp_path):
     report = chat.ingest([bad])
     assert report.added == [] and len(report.skipped) == 1
     assert "bad.json" in str(report.skipped[0]) and "invalid JSON" in str(report.skipped[0])
+    assert report.nothing_ingested
+    assert not chat.ingest([good, bad]).nothing_ingested  # the good papers are kept unchanged
     assert chat.store.count() == before
     with pytest.raises(LoadError, match="no such file"):
         chat.ingest([good, tmp_path / "missing.csv"])
