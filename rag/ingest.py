@@ -33,6 +33,7 @@ class IngestReport:
     updated: list[str] = field(default_factory=list)
     unchanged: list[str] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    ignored: list[str] = field(default_factory=list)  # files of other types in walked folders
     chunks_written: int = 0
     chunks_deleted: int = 0
     seconds: float = 0.0
@@ -43,11 +44,14 @@ class IngestReport:
         return bool(self.skipped) and not (self.added or self.updated or self.unchanged)
 
     def summary(self) -> str:
-        return (
+        counts = (
             f"{len(self.added)} added, {len(self.updated)} updated, "
-            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped "
-            f"({self.chunks_written} chunks written in {self.seconds:.2f} s)"
+            f"{len(self.unchanged)} unchanged, {len(self.skipped)} skipped"
         )
+        if self.ignored:
+            kind = "file of another type" if len(self.ignored) == 1 else "files of other types"
+            counts += f", {len(self.ignored)} {kind} ignored"
+        return f"{counts} ({self.chunks_written} chunks written in {self.seconds:.2f} s)"
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -60,12 +64,15 @@ Source = str | Path | Paper
 
 def iter_papers(sources: Source | Iterable[Source], report: IngestReport) -> Iterator[Paper]:
     """Papers from paths and Paper objects alike, streamed; files' problems go to
-    `report.skipped`. Missing or unsupported paths raise `LoadError` here, before anything
-    is written."""
+    `report.skipped`, files of other types in folders to `report.ignored`. Missing or
+    unsupported paths raise `LoadError` here, before anything is written."""
     if isinstance(sources, str | Path | Paper):
         sources = [sources]
     sources = list(sources)
-    files = find_files(s for s in sources if not isinstance(s, Paper))
+    files, ignored = find_files(s for s in sources if not isinstance(s, Paper))
+    for path in ignored:
+        log.info("ignored %s: not a collection file type", path)
+        report.ignored.append(str(path))
 
     def papers_in_files() -> Iterator[Paper]:
         for path in files:

@@ -140,16 +140,20 @@ def split_authors(value: Any) -> tuple[str, ...]:
     return tuple(text.split(";") if ";" in text else text.split(",")) if text else ()
 
 
-def find_files(paths: Iterable[str | Path]) -> list[Path]:
-    """The supported files at or under `paths` (directories are walked), checked up front."""
+def find_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
+    """The supported files at or under `paths` (directories are walked), checked up front,
+    and the files of other types found in the walked directories."""
     files: list[Path] = []
+    ignored: list[Path] = []
     for raw in paths:
         path = Path(raw).expanduser()
         if path.is_dir():
-            found = sorted(p for p in path.rglob("*") if p.suffix.lower() in LOADERS)
+            inside = sorted(p for p in path.rglob("*") if p.is_file())
+            found = [p for p in inside if p.suffix.lower() in LOADERS]
             if not found:
                 raise LoadError(f"{path}: no collection files ({', '.join(LOADERS)}) inside")
             files.extend(found)
+            ignored.extend(p for p in inside if p.suffix.lower() not in LOADERS)
         elif path.is_file():
             if path.suffix.lower() not in LOADERS:
                 raise LoadError(
@@ -159,7 +163,7 @@ def find_files(paths: Iterable[str | Path]) -> list[Path]:
             files.append(path)
         else:
             raise LoadError(f"{path}: no such file or directory")
-    return files
+    return files, ignored
 
 
 def read_file(path: Path) -> Iterator[Paper | Skipped]:

@@ -82,6 +82,23 @@ def test_ingest_of_nothing_readable_fails(run, tmp_path):
     assert as_json.returncode == 1 and json.loads(as_json.stdout)["added"] == []
 
 
+def test_folder_ingest_counts_and_lists_files_of_other_types(run, tmp_path):
+    folder = tmp_path / "papers"
+    folder.mkdir()
+    write_jsonl(folder / "a.jsonl", [{"title": "Quokkas", "abstract": "Quokkas smile."}])
+    (folder / "notes.pdf").write_bytes(b"%PDF")
+    (folder / "README").write_text("about these papers")
+    verbose = run("-v", "ingest", "papers")
+    assert verbose.returncode == 0, verbose.stderr
+    assert "1 added, 0 updated, 0 unchanged, 0 skipped, 2 files of other types ignored" in (
+        verbose.stdout
+    )
+    for name in ("README", "notes.pdf"):
+        assert f"ignored papers/{name}: not a collection file type" in verbose.stderr
+    report = json.loads(run("ingest", "papers", "--json").stdout)
+    assert report["ignored"] == ["papers/README", "papers/notes.pdf"]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -17,6 +17,7 @@ import pytest
 from conftest import DEFAULT_COLLECTION, HF_JSON, write_jsonl
 
 from rag.api import PaperChat
+from rag.ingest import IngestReport
 from rag.load import LoadError, Paper, load_file
 from rag.search import content_hash_of, paper_of
 from rag.split import split_sentences, version_prefix
@@ -120,6 +121,11 @@ def test_bad_file_is_reported_and_loses_nothing(chat, tmp_path):
     with pytest.raises(LoadError, match="no such file"):
         chat.ingest([good, tmp_path / "missing.csv"])
     assert chat.store.count() == before
+
+
+def test_summary_counts_files_of_other_types_only_when_there_are_some():
+    assert "ignored" not in IngestReport().summary()
+    assert ", 1 file of another type ignored (" in IngestReport(ignored=["a.pdf"]).summary()
 
 
 def test_duplicates_within_one_ingest_are_skipped(chat, tmp_path):

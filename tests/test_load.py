@@ -236,8 +236,11 @@ def test_directories_are_walked(tmp_path):
     write_jsonl(tmp_path / "a.jsonl", [{"title": "A", "abstract": "Text A."}])
     (tmp_path / "sub").mkdir()
     write_jsonl(tmp_path / "sub" / "b.jsonl", [{"title": "B", "abstract": "Text B."}])
-    loaded = {path.name: len(load_file(path).papers) for path in find_files([tmp_path])}
+    (tmp_path / "sub" / "notes.pdf").write_bytes(b"%PDF")
+    files, ignored = find_files([tmp_path])
+    loaded = {path.name: len(load_file(path).papers) for path in files}
     assert loaded == {"a.jsonl": 1, "b.jsonl": 1}
+    assert ignored == [tmp_path / "sub" / "notes.pdf"]
 
 
 def test_paper_ids_are_stable():
