@@ -86,8 +86,8 @@ def ingest(
     if as_json:
         emit_json(report.to_dict())
     else:
-        for skipped in report.skipped:
-            errors.print(f"[yellow]skipped[/] {skipped}", highlight=False)
+        for line in report.skipped_lines():
+            errors.print(f"[yellow]skipped[/] {line}", highlight=False)
         console.print(report.summary())
     if report.nothing_ingested:
         files = ", ".join(dict.fromkeys(s.source for s in report.skipped))

@@ -53,6 +53,21 @@ class IngestReport:
             counts += f", {len(self.ignored)} {kind} ignored"
         return f"{counts} ({self.chunks_written} chunks written in {self.seconds:.2f} s)"
 
+    def skipped_lines(self, limit: int = 3) -> list[str]:
+        """The skipped records for a person, each line to follow "skipped ": per file and
+        reason the first `limit`, then one line with how many more ("97 more lines of
+        x.jsonl: not valid UTF-8 text")."""
+        groups: dict[tuple[str, str], list[Skipped]] = {}
+        for skipped in self.skipped:
+            groups.setdefault((skipped.source, skipped.reason), []).append(skipped)
+        lines = []
+        for (source, reason), group in groups.items():
+            lines += map(str, group[:limit])
+            if len(group) > limit:
+                kind = group[limit].location.split()[0]  # line, record or paper
+                lines.append(f"{len(group) - limit} more {kind}s of {source}: {reason}")
+        return lines
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         data["skipped"] = [asdict(s) for s in self.skipped]

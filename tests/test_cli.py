@@ -99,6 +99,19 @@ def test_folder_ingest_counts_and_lists_files_of_other_types(run, tmp_path):
     assert report["ignored"] == ["papers/README", "papers/notes.pdf"]
 
 
+def test_many_skipped_lines_are_summed_up(run, tmp_path):
+    (tmp_path / "x.jsonl").write_bytes(b"\xff\xfe not text\n" * 50)
+    result = run("ingest", "x.jsonl")
+    assert result.stderr.strip().splitlines() == [
+        "skipped x.jsonl, line 1: not valid UTF-8 text",
+        "skipped x.jsonl, line 2: not valid UTF-8 text",
+        "skipped x.jsonl, line 3: not valid UTF-8 text",
+        "skipped 47 more lines of x.jsonl: not valid UTF-8 text",
+        "error: nothing ingested: every record of x.jsonl was skipped",
+    ]
+    assert len(json.loads(run("ingest", "x.jsonl", "--json").stdout)["skipped"]) == 50
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

@@ -18,7 +18,7 @@ from conftest import DEFAULT_COLLECTION, HF_JSON, write_jsonl
 
 from rag.api import PaperChat
 from rag.ingest import IngestReport
-from rag.load import LoadError, Paper, load_file
+from rag.load import LoadError, Paper, Skipped, load_file
 from rag.search import content_hash_of, paper_of
 from rag.split import split_sentences, version_prefix
 
@@ -126,6 +126,19 @@ def test_bad_file_is_reported_and_loses_nothing(chat, tmp_path):
 def test_summary_counts_files_of_other_types_only_when_there_are_some():
     assert "ignored" not in IngestReport().summary()
     assert ", 1 file of another type ignored (" in IngestReport(ignored=["a.pdf"]).summary()
+
+
+def test_skipped_lines_are_grouped_by_file_and_reason():
+    bad_text = [Skipped("x.jsonl", f"line {n}", "not valid UTF-8 text") for n in range(1, 6)]
+    no_abstract = Skipped("x.jsonl", "line 9", "missing abstract")
+    report = IngestReport(skipped=[*bad_text[:2], no_abstract, *bad_text[2:]])
+    assert report.skipped_lines(limit=2) == [
+        "x.jsonl, line 1: not valid UTF-8 text",
+        "x.jsonl, line 2: not valid UTF-8 text",
+        "3 more lines of x.jsonl: not valid UTF-8 text",
+        "x.jsonl, line 9: missing abstract",
+    ]
+    assert len(report.skipped_lines(limit=5)) == 6
 
 
 def test_duplicates_within_one_ingest_are_skipped(chat, tmp_path):
