@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from rag.api import PaperChat
     from rag.chain import Answer, Citation
     from rag.config import Settings
-    from rag.ingest import IngestReport
+    from rag.ingest import IngestReport, PaperNotFound
     from rag.load import Paper
     from rag.search import Filters, Hit
 
@@ -26,6 +26,7 @@ EXPORTS = {
     "Citation": "rag.chain",
     "Settings": "rag.config",
     "IngestReport": "rag.ingest",
+    "PaperNotFound": "rag.ingest",
     "Paper": "rag.load",
     "Filters": "rag.search",
     "Hit": "rag.search",
@@ -38,6 +39,7 @@ __all__ = [
     "IngestReport",
     "Paper",
     "PaperChat",
+    "PaperNotFound",
     "Settings",
 ]
 

@@ -260,7 +260,8 @@ class PaperChat:
         )
 
     def remove(self, paper_id: str) -> int:
-        """Delete a paper; returns how many chunks went (0 when it was not indexed)."""
+        """Delete a paper; returns how many chunks went. Raises `PaperNotFound` when no paper
+        has that id."""
         with self.writing():
             self.sync_keyword_index()
             return self.ingester.remove(paper_id)

@@ -21,6 +21,7 @@ from rag.api import PaperChat
 from rag.chain import Answer
 from rag.config import settings_errors
 from rag.embed import EmbeddingError
+from rag.ingest import PaperNotFound
 from rag.load import LoadError
 from rag.search import Filters, Hit
 from rag.store import StoreUnavailable
@@ -390,9 +391,10 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 def remove(paper_id: Annotated[str, typer.Argument(help="The paper's id (see search).")]) -> None:
     """Delete one paper from the collection."""
     with user_errors():
-        deleted = PaperChat().remove(paper_id)
-    if not deleted:
-        fail(f"no paper with id {paper_id!r} in the collection", code=1)
+        try:
+            deleted = PaperChat().remove(paper_id)
+        except PaperNotFound as exc:
+            fail(str(exc), code=1)
     console.print(f"Removed {paper_id} ({deleted} chunks).")
 
 

@@ -25,6 +25,13 @@ CHUNKS_PER_WRITE = 64  # chunks embedded and upserted per Chroma request
 Progress = Callable[[int, int], None]  # (chunks embedded, chunks to embed so far)
 
 
+class PaperNotFound(LookupError):
+    """No paper with the given id is in the collection."""
+
+    def __init__(self, paper_id: str) -> None:
+        super().__init__(f"no paper with id {paper_id!r} in the collection")
+
+
 @dataclass
 class IngestReport:
     """What an ingest did, paper by paper."""
@@ -202,11 +209,12 @@ class Ingester:
         return plan
 
     def remove(self, paper_id: str) -> int:
-        """Delete a paper; the number of chunks deleted (0 when the paper is not indexed)."""
+        """Delete a paper; the number of chunks deleted. Raises `PaperNotFound`."""
         chunk_ids, sentence_ids = self.store.paper_rows(paper_id)
-        if chunk_ids or sentence_ids:
-            generation = self.store.new_generation()
-            self.store.delete(chunk_ids)
-            self.store.delete_sentences(sentence_ids)
-            self.keyword.update(chunk_ids, [], generation)
+        if not (chunk_ids or sentence_ids):
+            raise PaperNotFound(paper_id)
+        generation = self.store.new_generation()
+        self.store.delete(chunk_ids)
+        self.store.delete_sentences(sentence_ids)
+        self.keyword.update(chunk_ids, [], generation)
         return len(chunk_ids)

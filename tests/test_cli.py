@@ -47,7 +47,8 @@ def test_ingest_search_stats_remove_reset(run, tmp_path):
 
     assert run("remove", "2310.02743").returncode == 0
     missing = run("remove", "2310.02743")
-    assert missing.returncode == 1 and "no paper with id" in missing.stderr
+    assert missing.returncode == 1
+    assert missing.stderr == "error: no paper with id '2310.02743' in the collection\n"
     assert run("reset").returncode == 2
     assert run("reset", "--yes").returncode == 0
     assert json.loads(run("stats", "--json").stdout)["papers"] == 0

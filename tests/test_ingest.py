@@ -17,7 +17,7 @@ import pytest
 from conftest import DEFAULT_COLLECTION, HF_JSON, write_jsonl
 
 from rag.api import PaperChat
-from rag.ingest import IngestReport
+from rag.ingest import IngestReport, PaperNotFound
 from rag.load import LoadError, Paper, Skipped, load_file
 from rag.search import content_hash_of, paper_of
 from rag.split import split_sentences, version_prefix
@@ -93,7 +93,8 @@ def test_remove_and_reset(chat):
     ]
     chat.ingest(papers)
     assert chat.remove(papers[0].paper_id) == 1
-    assert chat.remove(papers[0].paper_id) == 0
+    with pytest.raises(PaperNotFound, match=f"no paper with id '{papers[0].paper_id}'"):
+        chat.remove(papers[0].paper_id)
     assert chat.store.paper_rows(papers[0].paper_id) == ([], [])
     assert chat.stats()["papers"] == 2
     assert not chat.search("topic0", mode="keyword")
