@@ -23,7 +23,7 @@ from rag.config import settings_errors
 from rag.embed import EmbeddingError
 from rag.ingest import PaperNotFound
 from rag.load import LoadError
-from rag.search import Filters, Hit
+from rag.search import FilterError, Filters, Hit
 from rag.store import StoreUnavailable
 
 app = typer.Typer(help="Ask questions about a collection of research papers.", no_args_is_help=True)
@@ -54,6 +54,8 @@ def user_errors() -> Iterator[None]:
         yield
     except ValidationError as exc:
         fail("; ".join(settings_errors(exc)))
+    except FilterError as exc:
+        fail(f"{FILTER_OPTIONS[exc.field]} {exc.rule}, got {exc.value!r}")
     except (LoadError, StoreUnavailable, EmbeddingError, ValueError) as exc:  # QuestionError too
         fail(str(exc))
 
@@ -109,14 +111,26 @@ def print_hits(hits: list[Hit]) -> None:
     console.print(table)
 
 
+DateFromOption = Annotated[str, typer.Option("--from", help="Earliest date, YYYY-MM-DD.")]
+DateToOption = Annotated[str, typer.Option("--to", help="Latest date, YYYY-MM-DD.")]
+AuthorOption = Annotated[str, typer.Option("--author", help="Part of an author's name.")]
+SourceOption = Annotated[str, typer.Option("--source", help="File name the papers came from.")]
+FILTER_OPTIONS = {  # Filters field -> the option that sets it
+    "date_from": "--from",
+    "date_to": "--to",
+    "author": "--author",
+    "source": "--source",
+}
+
+
 @app.command()
 def search(
     query: Annotated[str | None, typer.Argument(help="Omit to search interactively.")] = None,
     k: Annotated[int | None, typer.Option("-k", help="Papers to return.", min=1, max=100)] = None,
-    date_from: Annotated[str, typer.Option("--from", help="Earliest date, YYYY-MM-DD.")] = "",
-    date_to: Annotated[str, typer.Option("--to", help="Latest date, YYYY-MM-DD.")] = "",
-    author: Annotated[str, typer.Option(help="Part of an author's name.")] = "",
-    source: Annotated[str, typer.Option(help="File name the papers came from.")] = "",
+    date_from: DateFromOption = "",
+    date_to: DateToOption = "",
+    author: AuthorOption = "",
+    source: SourceOption = "",
     mode: Annotated[str, typer.Option(help="hybrid, dense or keyword.")] = "hybrid",
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
 ) -> None:
@@ -196,16 +210,21 @@ def check_answerer(answerer: str | None) -> None:
 def ask(
     question: Annotated[str, typer.Argument(help="A question about the papers.")],
     answerer: AnswererOption = None,
+    date_from: DateFromOption = "",
+    date_to: DateToOption = "",
+    author: AuthorOption = "",
+    source: SourceOption = "",
     as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
 ) -> None:
     """Answer a question from the collection, citing the papers it rests on."""
     check_answerer(answerer)
     with user_errors():
+        filters = Filters(date_from=date_from, date_to=date_to, author=author, source=source)
         chat = PaperChat()
         if as_json:
-            emit_json(chat.ask(question, answerer=answerer).to_dict())
+            emit_json(chat.ask(question, answerer=answerer, filters=filters).to_dict())
             return
-    stream_answer(chat, question, [], answerer=answerer)
+    stream_answer(chat, question, [], answerer=answerer, filters=filters)
 
 
 @app.command(name="chat")
@@ -388,14 +407,20 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
 
 
 @app.command()
-def remove(paper_id: Annotated[str, typer.Argument(help="The paper's id (see search).")]) -> None:
-    """Delete one paper from the collection."""
+def remove(
+    paper_id: Annotated[str, typer.Argument(help="The paper's id (see search).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print what went as JSON.")] = False,
+) -> None:
+    """Delete one paper from the collection; exits 1 when there is no such paper."""
     with user_errors():
         try:
             deleted = PaperChat().remove(paper_id)
         except PaperNotFound as exc:
             fail(str(exc), code=1)
-    console.print(f"Removed {paper_id} ({deleted} chunks).")
+    if as_json:
+        emit_json({"paper_id": paper_id, "chunks_deleted": deleted})
+    else:
+        console.print(f"Removed {paper_id} ({deleted} chunks).")
 
 
 @app.command()

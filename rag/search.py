@@ -23,6 +23,14 @@ EXACT_SEARCH_LIMIT = 500  # filtered chunks compared one by one rather than thro
 TITLE_BONUS = 1.0  # more than any fused rank score (at most 2 / (rrf_k + 1))
 
 
+class FilterError(ValueError):
+    """A filter value that cannot be used; `field` is the `Filters` field it was given for."""
+
+    def __init__(self, field: str, rule: str, value: str) -> None:
+        super().__init__(f"{field} {rule}, got {value!r}")
+        self.field, self.rule, self.value = field, rule, value
+
+
 @dataclass(frozen=True)
 class Filters:
     """Metadata filters, applied to dense and keyword search alike.
@@ -40,7 +48,7 @@ class Filters:
         for name in ("date_from", "date_to"):
             value = getattr(self, name)
             if value and not parse_date(value):
-                raise ValueError(f"{name} must be an ISO date (YYYY-MM-DD), got {value!r}")
+                raise FilterError(name, "must be an ISO date (YYYY-MM-DD)", value)
             object.__setattr__(self, name, parse_date(value))
         object.__setattr__(self, "author", squash(self.author).casefold())
         object.__setattr__(self, "source", squash(self.source))

@@ -45,9 +45,10 @@ def test_ingest_search_stats_remove_reset(run, tmp_path):
     stats = json.loads(run("stats", "--json").stdout)
     assert (stats["papers"], stats["sources"]) == (2, {"papers.jsonl": 2})
 
-    assert run("remove", "2310.02743").returncode == 0
-    missing = run("remove", "2310.02743")
-    assert missing.returncode == 1
+    removed = run("remove", "2310.02743", "--json")
+    assert json.loads(removed.stdout) == {"paper_id": "2310.02743", "chunks_deleted": 1}
+    missing = run("remove", "2310.02743", "--json")
+    assert missing.returncode == 1 and missing.stdout == ""
     assert missing.stderr == "error: no paper with id '2310.02743' in the collection\n"
     assert run("reset").returncode == 2
     assert run("reset", "--yes").returncode == 0
@@ -118,7 +119,9 @@ def test_many_skipped_lines_are_summed_up(run, tmp_path):
     [
         (("ingest", "nowhere.json"), "nowhere.json: no such file or directory"),
         (("search", "   "), "the query is empty"),
-        (("search", "x", "--from", "yesterday"), "date_from must be an ISO date"),
+        (("search", "x", "--from", "yesterday"), "--from must be an ISO date (YYYY-MM-DD)"),
+        (("ask", "x", "--from", "2026-13-45"), "--from must be an ISO date (YYYY-MM-DD), got"),
+        (("ask", "x", "--to", "2026-13-45"), "--to must be an ISO date (YYYY-MM-DD), got '2026"),
         (("search", "x", "--mode", "fuzzy"), "--mode must be hybrid, dense or keyword"),
     ],
 )
@@ -141,6 +144,10 @@ def test_ask_and_chat(run):
     assert session.returncode == 0
     assert session.stdout.count("Fast Model Editing at Scale") >= 4  # both answers and sources
     assert "less than a day" in session.stdout.split("you>")[2]
+    later = json.loads(run("ask", "What is MEND?", "--from", "2030-01-01", "--json").stdout)
+    assert (
+        later["abstained"] and "Only papers dated from 2030-01-01 were searched." in (later["text"])
+    )
     empty = run("ask", "  ")
     assert empty.returncode == 2 and "the question is empty" in empty.stderr
 
