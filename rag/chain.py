@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
+import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -44,6 +45,19 @@ ABSTAIN = object()  # what the LLM's stream yields when the model answers NO_ANS
 CONTROL_CHARACTERS = re.compile(
     r"\x1b\[[0-9;]*[A-Za-z]|[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ufffd]"
 )
+
+
+ENGLISH_ONLY = (
+    "PaperChat's models are English-only: a question in another script is likely to find"
+    " nothing; try asking in English."
+)
+
+
+def mostly_non_latin(text: str) -> bool:
+    """Whether most letters of `text` are of another script than Latin (Chinese, Cyrillic…)."""
+    letters = [c for c in text if c.isalpha()]
+    latin = sum(unicodedata.name(c, "").startswith("LATIN") for c in letters)
+    return latin * 2 < len(letters)
 
 
 class QuestionError(ValueError):
@@ -152,6 +166,8 @@ class AnswerChain:
                 f"{limit:,} were used."
             )
             question = question[:limit]
+        if mostly_non_latin(question):
+            notices.append(ENGLISH_ONLY)
         history = validate_history(state["history"])
         self.use_llm(state)  # fail early when an absent LLM is asked for
         k = state.get("k") or self.settings.answer.sources

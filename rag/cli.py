@@ -191,6 +191,9 @@ def stream_answer(chat: PaperChat, question: str, history: list[dict], **options
             else:
                 answer = part
     console.out("")
+    for notice in answer.notices:
+        if notice not in answer.text:  # most stream with the text; a late one does not
+            console.print(f"[yellow]{notice}[/]", highlight=False)
     console.print(f"[dim]answered by {answerer_label(answer)}[/]", highlight=False)
     print_sources(answer)
     return answer

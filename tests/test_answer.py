@@ -8,7 +8,7 @@ import pytest
 from conftest import default_abstracts
 from test_search import OVEROPTIMIZATION
 
-from rag.chain import Answer, QuestionError
+from rag.chain import ENGLISH_ONLY, Answer, QuestionError
 from rag.load import Paper
 from rag.prompts import PromptError, load_prompts
 
@@ -101,6 +101,15 @@ def test_huge_question_is_truncated_with_a_notice(default_chat):
     assert answer.notices[0].startswith("Your question was 20,2")
     assert "only the first 2,000 were used" in answer.text
     assert cited_titles(answer) and cited_titles(answer) <= OVEROPTIMIZATION
+
+
+def test_a_question_in_another_script_is_tried_with_a_notice(default_chat):
+    answer = default_chat.ask("哪些论文研究奖励过度优化")
+    assert answer.notices == [ENGLISH_ONLY]
+    notice, tried = answer.text.split("\n\n", 1)
+    assert notice == f"*{ENGLISH_ONLY}*" and tried  # and it still answers (here: abstains)
+    assert default_chat.ask("Что такое MEND?").notices == [ENGLISH_ONLY]
+    assert default_chat.ask("Qu'est-ce que MEND, le réseau d'édition ?").notices == []
 
 
 def test_llm_answerer_without_a_configured_llm_is_a_clear_error(default_chat):

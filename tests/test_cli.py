@@ -6,6 +6,9 @@ import json
 
 import pytest
 from conftest import DEFAULT_COLLECTION, write_jsonl
+from fake_openai import Reply
+
+from rag.chain import ENGLISH_ONLY
 
 
 def test_ingest_search_stats_remove_reset(run, tmp_path):
@@ -150,6 +153,22 @@ def test_ask_and_chat(run):
     )
     empty = run("ask", "  ")
     assert empty.returncode == 2 and "the question is empty" in empty.stderr
+
+
+def test_ask_shows_every_notice(run, tmp_path, fake):
+    record = {
+        "title": "Reward Model Ensembles Help Mitigate Overoptimization",
+        "abstract": "Learned reward models are susceptible to overoptimization.",
+    }
+    run("ingest", str(write_jsonl(tmp_path / "papers.jsonl", [record])))
+    question = "哪些论文研究奖励过度优化"
+    assert ENGLISH_ONLY in run("ask", question).stdout
+    assert json.loads(run("ask", question, "--json").stdout)["notices"] == [ENGLISH_ONLY]
+    fake.script(Reply(text="Ensembles help [1][7]."))  # [7] is no source: a notice at the end
+    llm = {"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-test", "PAPERCHAT_LLM_MODEL": "m"}
+    shown = run("ask", "Which papers address reward overoptimization?", **llm).stdout
+    assert "Ensembles help [1]." in shown
+    assert "Removed 1 citation(s) to sources that do not exist." in shown
 
 
 @pytest.mark.parametrize(
