@@ -288,7 +288,10 @@ def serve(
     from ui.app import serve as serve_ui  # gradio loads only for this command
 
     with user_errors():
-        serve_ui(chat, host, port, auth)
+        app = serve_ui(chat, host, port, auth, block=False)
+    url = app.local_url.rstrip("/")
+    console.print(f"PaperChat is running at {url} — press Ctrl+C to stop", highlight=False)
+    app.block_thread()
 
 
 GATES = {  # option name -> (summary metric, comparison)

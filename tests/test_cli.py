@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+import time
 
 import pytest
-from conftest import DEFAULT_COLLECTION, write_jsonl
+from conftest import DEFAULT_COLLECTION, free_port, write_jsonl
 from fake_openai import Reply
 
 from rag.chain import ENGLISH_ONLY
@@ -182,6 +188,41 @@ def test_serve_refuses_to_open_the_network_without_a_login(run, env, args, messa
     result = run("serve", *args, **env)
     assert result.returncode == 2
     assert message in " ".join(result.stderr.split())
+
+
+def test_serve_says_where_it_runs_without_gradios_share_hint(run, tmp_path, cache_dir):
+    record = {"title": "Quokkas", "abstract": "Quokkas smile at tourists."}
+    run("ingest", str(write_jsonl(tmp_path / "papers.jsonl", [record])))
+    port = free_port()
+    env = {
+        **os.environ,
+        "PAPERCHAT_DATA_DIR": str(tmp_path / "data"),
+        "PAPERCHAT_CACHE_DIR": str(cache_dir),
+    }
+    server = subprocess.Popen(
+        [sys.executable, "-m", "rag", "serve", "--port", str(port)],
+        env=env,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: queue.Queue[str] = queue.Queue()
+    threading.Thread(
+        target=lambda: [lines.put(line) for line in server.stdout], daemon=True
+    ).start()
+    expected = f"PaperChat is running at http://127.0.0.1:{port} — press Ctrl+C to stop"
+    seen: list[str] = []
+    deadline = time.monotonic() + 120
+    try:
+        while expected not in "".join(seen):
+            seen.append(lines.get(timeout=max(0.1, deadline - time.monotonic())))
+    except queue.Empty:
+        pytest.fail(f"no address within 120 s; the output was: {''.join(seen)}")
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+    assert "share=True" not in "".join(seen)
 
 
 def test_ui_auth_rules():

@@ -283,6 +283,10 @@ def serve(
     app = build_app(chat)
     app.queue(default_concurrency_limit=4, max_size=256)
     app.launch(
-        server_name=host, server_port=port, prevent_thread_lock=not block, **launch_options(auth)
+        server_name=host,
+        server_port=port,
+        prevent_thread_lock=not block,
+        quiet=True,  # the CLI says where it runs; Gradio's banner offers share=True
+        **launch_options(auth),
     )
     return app
