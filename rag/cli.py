@@ -101,13 +101,17 @@ def print_hits(hits: list[Hit]) -> None:
     if not hits:
         console.print("[dim]No matching papers.[/]")
         return
-    table = Table(show_lines=True)
-    for column in ("#", "score", "paper", "evidence"):
+    caption = (
+        "Ranked by fused score (reciprocal rank fusion of the dense and keyword rankings);"
+        " similarity is the cosine similarity of query and evidence, comparable across queries."
+    )
+    table = Table(show_lines=True, caption=caption)
+    for column in ("#", "fused", "similarity", "paper", "evidence"):
         table.add_column(column, overflow="fold")
     for rank, hit in enumerate(hits, 1):
         paper = f"[bold]{hit.title}[/]\n{hit.paper_id}" + (f"\n{hit.url}" if hit.url else "")
         evidence = hit.text if len(hit.text) < 400 else hit.text[:400] + "…"
-        table.add_row(str(rank), f"{hit.score:.3f}", paper, evidence)
+        table.add_row(str(rank), f"{hit.fused:.4f}", f"{hit.score:.3f}", paper, evidence)
     console.print(table)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import subprocess
 import sys
 import threading
@@ -67,6 +68,18 @@ def test_ingest_search_stats_remove_reset(run, tmp_path):
 def test_human_output_and_interactive_search(run):
     ingested = run("ingest", str(DEFAULT_COLLECTION))
     assert "59 added, 0 updated, 0 unchanged, 0 skipped (153 chunks written" in (ingested.stdout)
+    shown = run("search", "reward overoptimization").stdout
+    assert (
+        re.search(r"┃ # +┃ fused +┃ similarity +┃ paper", shown)
+        and "Ranked by fused score" in shown
+    )
+    rows = re.findall(r"^│ (\d+) +│ ([\d.]+) +│ ([\d.-]+) +│", shown, re.MULTILINE)
+    fused = [float(f) for _, f, _ in rows]
+    assert [int(rank) for rank, _, _ in rows] == list(range(1, 6))
+    assert fused == sorted(fused, reverse=True)  # the fused column orders the rows
+    hits = json.loads(run("search", "reward overoptimization", "--json").stdout)
+    assert fused == [round(h["fused"], 4) for h in hits]
+    assert [float(s) for _, _, s in rows] == [round(h["score"], 3) for h in hits]
     session = run("search", stdin="reward overoptimization\n\n")
     assert session.returncode == 0
     assert "Reward Model Ensembles Help Mitigate Overoptimization" in session.stdout
