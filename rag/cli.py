@@ -55,7 +55,7 @@ def user_errors() -> Iterator[None]:
     except ValidationError as exc:
         fail("; ".join(settings_errors(exc)))
     except FilterError as exc:
-        fail(f"{FILTER_OPTIONS[exc.field]} {exc.rule}, got {exc.value!r}")
+        fail(exc.naming(FILTER_OPTIONS[exc.field]))
     except (LoadError, StoreUnavailable, EmbeddingError, ValueError) as exc:  # QuestionError too
         fail(str(exc))
 

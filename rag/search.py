@@ -27,8 +27,12 @@ class FilterError(ValueError):
     """A filter value that cannot be used; `field` is the `Filters` field it was given for."""
 
     def __init__(self, field: str, rule: str, value: str) -> None:
-        super().__init__(f"{field} {rule}, got {value!r}")
         self.field, self.rule, self.value = field, rule, value
+        super().__init__(self.naming(field))
+
+    def naming(self, name: str) -> str:
+        """The error with the field called as the user knows it: "--from", "From date"."""
+        return f"{name} {self.rule}, got {self.value!r}"
 
 
 @dataclass(frozen=True)

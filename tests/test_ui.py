@@ -106,6 +106,101 @@ def wait_for_turn(page, turn: int) -> None:
     page.locator("#sources details.turn").nth(turn).wait_for(state="attached", timeout=60_000)
 
 
+def test_before_the_first_question_the_chat_says_what_is_loaded(server, open_page):
+    page = open_page(server)
+    welcome = page.locator("#chat")
+    welcome.get_by_text(re.compile(r"^\d+ papers loaded$")).wait_for()
+    assert "daily_papers.txt" in welcome.inner_text()
+    assert "click an example" in welcome.inner_text()
+    ask(page, "What is MEND?", 0)
+    assert "papers loaded" not in page.locator("#chat").inner_text()
+
+
+def test_a_citation_scrolls_its_card_into_view_and_marks_it(server, open_page):
+    page = open_page(server)
+    page.get_by_role("tab", name="Settings").click()
+    papers = page.locator("#papers-k input[type=number]")
+    papers.fill("12")
+    papers.press("Enter")
+    ask(page, "Which papers use reinforcement learning?", 0)
+    links = page.locator("#chat a.cite")
+    numbers = sorted({int(t.strip("[]")) for t in links.all_inner_texts()})
+    assert numbers[-1] >= 7, f"too few papers cited to test scrolling: {numbers}"
+    far = numbers[-1]
+
+    # [n] looks like a link: the accent colour, a pointer, underlined on hover.
+    link = links.filter(has_text=f"[{far}]").first
+    style = link.evaluate(
+        "e => [getComputedStyle(e).color, getComputedStyle(e.parentElement).color,"
+        " getComputedStyle(e).cursor]"
+    )
+    assert style[0] != style[1] and style[2] == "pointer"
+    link.hover()
+    assert "underline" in link.evaluate("e => getComputedStyle(e).textDecorationLine")
+
+    page.get_by_role("tab", name="Collection").click()
+    link.click()
+    card = page.locator(f"#s0-{far}")
+    page.wait_for_function(
+        """id => { const r = document.getElementById(id).getBoundingClientRect();
+                   return r.height > 0 && r.top >= 0 && r.bottom <= window.innerHeight; }""",
+        arg=f"s0-{far}",
+        timeout=5_000,
+    )
+    assert "cited" in card.get_attribute("class")
+    assert page.locator("#sources .source-card.cited").count() == 1
+    page.locator("#chat a.cite", has_text="[1]").first.click()
+    page.locator("#s0-1.cited").wait_for()
+    assert "cited" not in card.get_attribute("class")  # one card marked at a time
+
+
+def test_a_long_question_shows_what_was_used(server, open_page):
+    page = open_page(server)
+    question = "Which papers address reward overoptimization? " + "padding " * 2_500
+    ask(page, question[:20_000], 0)
+    asked = page.locator('#chat [data-testid="user"]').inner_text()
+    assert 1_900 <= len(asked) <= 2_002, len(asked)
+    assert "only the first 2,000 were used" in page.locator("#chat").inner_text()
+    heading = page.locator("#sources .turn-title").inner_text()
+    assert len(heading) <= 2_002
+    height = page.evaluate("document.documentElement.scrollHeight")
+    assert height < 2_500, f"the page grew to {height}px"
+
+
+def test_an_empty_question_changes_nothing_and_hints(server, open_page):
+    page = open_page(server)
+    ask(page, "What is MEND?", 0)
+    before = (page.locator("#chat").inner_text(), page.locator("#answered-by").inner_text())
+    page.locator("#question textarea").fill("   ")
+    page.locator("#ask").click()
+    hint = page.locator("#question-hint")
+    hint.get_by_text("Type a question first").wait_for()
+    assert page.locator('#chat [data-testid="user"]').count() == 1
+    after = (page.locator("#chat").inner_text(), page.locator("#answered-by").inner_text())
+    assert after == before and "offline extractive" in after[1]
+    ask(page, "How long does it take to train?", 1)
+    assert hint.inner_text().strip() == ""  # the hint goes with the next question
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_the_footer_has_no_stray_separator(server, open_page, width):
+    page = open_page(server, width=width)
+    assert "·" not in page.locator("footer").inner_text()
+
+
+def test_collection_table_shows_every_column_in_a_readable_font(server, open_page):
+    page = open_page(server)
+    page.get_by_role("tab", name="Collection").click()
+    table = page.locator("#titles")
+    table.get_by_text("A Tutorial on Bayesian Optimization").wait_for()
+    frame = table.bounding_box()
+    for header in ("title", "paper id", "source"):
+        box = table.locator("th", has_text=header).first.bounding_box()
+        assert frame["x"] <= box["x"] and box["x"] + box["width"] <= frame["x"] + frame["width"]
+    cell = table.get_by_text("A Tutorial on Bayesian Optimization")
+    assert "mono" not in cell.evaluate("e => getComputedStyle(e).fontFamily")
+
+
 def test_example_question_gets_cited_answer_with_source_cards(server, open_page):
     page = open_page(server)
     page.get_by_role("button", name="Which papers address reward overoptimization?").click()
@@ -164,10 +259,19 @@ def test_upload_then_ask_about_the_new_paper(server, open_page, tmp_path):
     page.get_by_role("tab", name="Collection").click()
     page.locator("#collection-counts").get_by_text("59 papers").wait_for()
     page.locator("#upload input[type=file]").set_input_files(str(path))
+    remove = page.locator('#upload button[aria-label="Clear"]')
+    remove.wait_for()
+    label = page.locator('#upload label[data-testid="block-label"]').bounding_box()
+    cross = remove.bounding_box()
+    assert cross["x"] >= label["x"] + label["width"] or (
+        cross["y"] >= label["y"] + label["height"]
+    ), "the uploader's x overlaps its label"
     page.locator("#add").click()
     report = page.locator("#ingest-report")
     report.get_by_text("1 added").wait_for(timeout=60_000)
     assert "skipped quokka_papers.jsonl, line 2: missing abstract" in report.inner_text()
+    assert "failed" not in (report.get_attribute("class") or "")
+    page.locator("#upload .file-preview").wait_for(state="detached")  # ready for the next
     page.locator("#collection-counts").get_by_text("60 papers").wait_for()
     page.locator("#titles").get_by_text("Counting Quokkas from Drone Images").wait_for()
 
@@ -226,6 +330,24 @@ def test_bad_upload_is_an_error_message_not_a_trace(server, open_page, tmp_path)
     report = page.locator("#ingest-report")
     report.get_by_text("invalid JSON").wait_for(timeout=30_000)
     assert "Traceback" not in page.content()
+
+
+def test_an_upload_with_nothing_usable_reads_as_a_failure(server, open_page, tmp_path):
+    path = tmp_path / "binary.json"
+    path.write_bytes(bytes(range(256)) * 8)
+    page = open_page(server)
+    page.get_by_role("tab", name="Collection").click()
+    counts = page.locator("#collection-counts")
+    counts.get_by_text(re.compile(r"\d+ papers")).wait_for()
+    before = counts.inner_text()
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.locator("#add").click()
+    report = page.locator("#ingest-report")
+    report.get_by_text("Nothing added from binary.json").wait_for(timeout=30_000)
+    assert "failed" in report.get_attribute("class")
+    assert "added, 0 updated" not in report.inner_text()  # not worded as a success
+    assert report.evaluate("e => getComputedStyle(e).borderLeftStyle") == "solid"
+    assert counts.inner_text() == before
 
 
 def test_history_is_per_browser_session(server, open_page):
@@ -339,6 +461,16 @@ def test_settings_filters_and_title_search(server, open_page):
     chat = ask(page, "Which papers address reward overoptimization?", 0)
     assert "The collection has no paper on reward overoptimization" in chat
     assert "Only papers with an author matching 'nobody in particular' were searched" in chat
+
+
+def test_a_bad_date_names_the_field_it_was_typed_in(server, open_page):
+    page = open_page(server)
+    page.get_by_role("tab", name="Settings").click()
+    page.get_by_label("From date").fill("2026-13-45")
+    page.locator("#question textarea").fill("What is MEND?")
+    page.locator("#ask").click()
+    page.locator("#chat").get_by_text("From date must be an ISO date").wait_for()
+    assert "date_from" not in page.locator("#chat").inner_text()
 
 
 @pytest.mark.server

@@ -16,7 +16,7 @@ from rag.api import PaperChat
 from rag.chain import Answer
 from rag.embed import EmbeddingError
 from rag.load import LOADERS, LoadError
-from rag.search import Filters
+from rag.search import FilterError, Filters
 from rag.store import StoreUnavailable
 from ui.render import CSS, HEAD, answered_by, link_citations, source_cards
 
@@ -36,6 +36,8 @@ THEME = gr.themes.Soft(  # system fonts only: the page never fetches fonts from 
     font_mono=["ui-monospace", "monospace"],
 )
 USER_ERRORS = (ValueError, LoadError, StoreUnavailable, EmbeddingError)
+FILTER_LABELS = {"date_from": "From date", "date_to": "To date"}  # the fields that can be wrong
+EMPTY_QUESTION_HINT = "Type a question first, or click one of the examples."
 
 
 def new_session() -> dict[str, list]:
@@ -53,6 +55,33 @@ def sources_panel(session: dict) -> str:
             f"</summary>{cards}</details>"
         )
     return "".join(blocks) or '<p class="no-sources">Sources of each answer appear here.</p>'
+
+
+def as_used(question: str, limit: int) -> str:
+    """The question as the chain uses it, for display: whitespace squashed, cut at `limit`."""
+    text = " ".join(question.split())
+    return text if len(text) <= limit else text[:limit] + "…"
+
+
+def welcome(stats: dict[str, Any]) -> str:
+    """What the empty chat shows: what is loaded, from where, and how to start."""
+    if not stats["papers"]:
+        return (
+            "### The collection is empty\nAdd papers in the **Collection** tab (JSON, JSONL, CSV,"
+            " arXiv Atom or Daily Papers text), then ask about them."
+        )
+    files = list(stats["sources"])
+    origin = ", ".join(files[:3]) + (f" and {len(files) - 3} more files" if len(files) > 3 else "")
+    return (
+        f"### {stats['papers']} papers loaded\nfrom {escape(origin)}.\n\n"
+        "Ask a question below, or click an example. Every answer cites its papers: click a"
+        " **[n]** to see the source. Add your own papers in the **Collection** tab."
+    )
+
+
+def failed(message: str) -> dict[str, Any]:
+    """The ingest report, styled as a failure."""
+    return gr.update(value=f"⚠️ {message}", elem_classes=["failed"])
 
 
 def safe_upload_name(name: str) -> str:
@@ -76,11 +105,15 @@ def build_app(chat: PaperChat) -> gr.Blocks:
         author: str,
         answerer: str,
     ):
+        if not question.strip():  # nothing to ask: change nothing, say what to do
+            yield gr.skip(), gr.skip(), gr.skip(), gr.skip(), "", EMPTY_QUESTION_HINT
+            return
         session = {key: list(value) for key, value in (session or new_session()).items()}
         turn = len(session["cards"])
-        display = [*session["display"], {"role": "user", "content": question}]
+        asked = as_used(question, settings.answer.max_question_chars)
+        display = [*session["display"], {"role": "user", "content": asked}]
         shown = [*display, {"role": "assistant", "content": ""}]
-        yield shown, session, gr.update(), "", ""
+        yield shown, session, gr.skip(), "", "", ""
         text, answer = "", None
         try:
             filters = Filters(date_from=date_from, date_to=date_to, author=author)
@@ -92,28 +125,30 @@ def build_app(chat: PaperChat) -> gr.Blocks:
                 else:
                     text += part
                     shown[-1] = {"role": "assistant", "content": link_citations(text, turn)}
-                    yield shown, session, gr.update(), "", ""
+                    yield shown, session, gr.skip(), "", "", ""
         except USER_ERRORS as exc:
-            message = f"⚠️ {escape(str(exc))}"
+            named = exc.naming(FILTER_LABELS[exc.field]) if isinstance(exc, FilterError) else exc
+            message = f"⚠️ {escape(str(named))}"
             shown[-1] = {"role": "assistant", "content": message}
-            yield shown, session, gr.update(), "", question
+            yield shown, session, gr.skip(), "", question, ""
             return
         session["history"] += [
-            {"role": "user", "content": question},
+            {"role": "user", "content": answer.question},
             {"role": "assistant", "content": answer.text},
         ]
         session["display"] = [
             *display,
             {"role": "assistant", "content": link_citations(answer.text, turn)},
         ]
-        session["cards"].append((question, source_cards(answer, turn)))
-        yield session["display"], session, sources_panel(session), answered_by(answer), ""
+        session["cards"].append((asked, source_cards(answer, turn)))
+        yield session["display"], session, sources_panel(session), answered_by(answer), "", ""
 
-    def collection_overview(query: str = "") -> tuple[str, list[list[str]]]:
+    def collection_overview(query: str = "") -> tuple[str, list[list[str]], dict]:
+        """The counts, the titles matching `query`, and the chat's welcome for what is loaded."""
         try:
             stats, papers = chat.stats(), chat.papers()
         except USER_ERRORS as exc:
-            return f"⚠️ {escape(str(exc))}", []
+            return f"⚠️ {escape(str(exc))}", [], gr.update(placeholder="")
         words = query.casefold().split()
         rows = [
             [p["title"], p["paper_id"], p["source"]]
@@ -129,11 +164,12 @@ def build_app(chat: PaperChat) -> gr.Blocks:
             f"**{stats['papers']} papers**, {stats['chunks']} chunks, "
             f"from {len(stats['sources'])} file(s). {shown}"
         )
-        return summary, rows[:MAX_LISTED]
+        return summary, rows[:MAX_LISTED], gr.update(placeholder=welcome(stats))
 
     def add_papers(upload: str | None, query: str, progress=gr.Progress()):  # noqa: B008
+        """Ingest an uploaded file; the report says plainly when nothing went in."""
         if not upload:
-            return "Choose a file first.", *collection_overview(query)
+            return failed("Choose a file first."), gr.skip(), *collection_overview(query)
         received = Path(upload)
         try:
             suffix = received.suffix.lower()
@@ -153,14 +189,16 @@ def build_app(chat: PaperChat) -> gr.Blocks:
 
                 report = chat.ingest(path, progress=advance)
         except USER_ERRORS as exc:
-            return f"⚠️ {escape(str(exc))}", *collection_overview(query)
+            return failed(escape(str(exc))), None, *collection_overview(query)
         finally:
             received.unlink(missing_ok=True)
-        lines = [f"**{escape(received.name)}**: {escape(report.summary())}"]
-        lines += [f"- skipped {escape(str(s))}" for s in report.skipped[:20]]
-        if len(report.skipped) > 20:
-            lines.append(f"- … and {len(report.skipped) - 20} more skipped")
-        return "\n".join(lines), *collection_overview(query)
+        skipped = [f"- skipped {escape(line)}" for line in report.skipped_lines()]
+        name = escape(received.name)
+        if report.nothing_ingested:
+            lines = [f"Nothing added from **{name}**: every record was skipped.", *skipped]
+            return failed("\n".join(lines)), None, *collection_overview(query)
+        lines = [f"**{name}**: {escape(report.summary())}", *skipped]
+        return gr.update(value="\n".join(lines), elem_classes=[]), None, *collection_overview(query)
 
     def api_chat(question: str, history: list[dict] | None = None, k: int | None = None) -> dict:
         """Answer a question; returns the Answer as a dict: text, citations, abstained, ..."""
@@ -176,6 +214,7 @@ def build_app(chat: PaperChat) -> gr.Blocks:
             with gr.Column(scale=3, min_width=300):
                 chatbot = gr.Chatbot(
                     label="Chat",
+                    show_label=False,
                     elem_id="chat",
                     height=520,
                     feedback_options=None,
@@ -192,6 +231,7 @@ def build_app(chat: PaperChat) -> gr.Blocks:
                         autofocus=True,
                     )
                     ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
+                hint = gr.Markdown(elem_id="question-hint")
                 with gr.Row(elem_id="examples"):
                     example_buttons = [gr.Button(text, size="sm") for text in EXAMPLES]
                 new_chat = gr.Button("New conversation", size="sm", variant="secondary")
@@ -200,10 +240,17 @@ def build_app(chat: PaperChat) -> gr.Blocks:
                     sources = gr.HTML(sources_panel(new_session()), elem_id="sources")
                 with gr.Tab("Settings"):
                     k = gr.Slider(
-                        1, 12, value=settings.answer.sources, step=1, label="Papers to retrieve"
+                        1,
+                        12,
+                        value=settings.answer.sources,
+                        step=1,
+                        label="Papers to retrieve",
+                        elem_id="papers-k",
                     )
-                    date_from = gr.Textbox(label="From date", placeholder="YYYY-MM-DD")
-                    date_to = gr.Textbox(label="To date", placeholder="YYYY-MM-DD")
+                    date_from = gr.Textbox(
+                        label=FILTER_LABELS["date_from"], placeholder="YYYY-MM-DD"
+                    )
+                    date_to = gr.Textbox(label=FILTER_LABELS["date_to"], placeholder="YYYY-MM-DD")
                     author = gr.Textbox(label="Author name contains")
                     answerer = gr.Radio(
                         ["auto", "extractive", "llm"],
@@ -220,9 +267,10 @@ def build_app(chat: PaperChat) -> gr.Blocks:
                         elem_id="titles",
                         max_height=320,
                         wrap=True,
+                        column_widths=["50%", "25%", "25%"],
                     )
                     upload = gr.File(
-                        label=f"Add papers: {', '.join(UPLOAD_TYPES)}, up to {MAX_UPLOAD_MB} MB",
+                        label=f"Add papers ({', '.join(UPLOAD_TYPES)}; up to {MAX_UPLOAD_MB} MB)",
                         file_types=UPLOAD_TYPES,
                         type="filepath",
                         elem_id="upload",
@@ -231,7 +279,7 @@ def build_app(chat: PaperChat) -> gr.Blocks:
                     report = gr.Markdown(elem_id="ingest-report")
 
         ask_inputs = [question, session, k, date_from, date_to, author, answerer]
-        ask_outputs = [chatbot, session, sources, label, question]
+        ask_outputs = [chatbot, session, sources, label, question, hint]
         hidden = {"api_visibility": "undocumented"}
         question.submit(respond, ask_inputs, ask_outputs, api_name="ask_ui", **hidden)
         ask.click(respond, ask_inputs, ask_outputs, api_name="ask_ui_button", **hidden)
@@ -253,9 +301,10 @@ def build_app(chat: PaperChat) -> gr.Blocks:
             queue=False,
             **hidden,
         )
-        title_query.change(collection_overview, title_query, [counts, titles], **hidden)
-        add.click(add_papers, [upload, title_query], [report, counts, titles], **hidden)
-        app.load(collection_overview, None, [counts, titles], **hidden)
+        overview = [counts, titles, chatbot]
+        title_query.change(collection_overview, title_query, overview, **hidden)
+        add.click(add_papers, [upload, title_query], [report, upload, *overview], **hidden)
+        app.load(collection_overview, None, overview, **hidden)
         gr.api(api_chat, api_name="chat")
     return app
 

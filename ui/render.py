@@ -12,9 +12,7 @@ CITATION = re.compile(r"\[(\d{1,3})\]")
 
 def link_citations(text: str, turn: int) -> str:
     """Turn `[n]` into links that reveal source card n of this turn."""
-    return CITATION.sub(
-        rf'<a class="cite" href="#s{turn}-\1" data-card="s{turn}-\1">[\1]</a>', text
-    )
+    return CITATION.sub(rf'<a class="cite" href="#s{turn}-\1">[\1]</a>', text)
 
 
 def answered_by(answer: Answer) -> str:
@@ -60,7 +58,8 @@ def source_cards(answer: Answer, turn: int) -> str:
 CSS = """
 #sources .source-card { border: 1px solid var(--border-color-primary); border-radius: 8px;
   padding: 10px 12px; margin-bottom: 10px; background: var(--background-fill-secondary); }
-#sources .source-card.flash { outline: 3px solid var(--color-accent); }
+#sources .source-card.cited { outline: 3px solid var(--color-accent);
+  background: var(--color-accent-soft); }
 #sources .card-head { font-weight: 600; }
 #sources .card-num { color: var(--color-accent); margin-right: 4px; }
 #sources .card-meta { font-size: 0.85em; opacity: 0.75; margin: 2px 0 6px; }
@@ -68,29 +67,47 @@ CSS = """
   border-left: 3px solid var(--color-accent); }
 #sources mark { background: #fde68a; color: inherit; }
 #sources .turn-title { font-size: 0.9em; opacity: 0.8; margin: 4px 0 8px; }
-a.cite { text-decoration: none; font-weight: 600; cursor: pointer; }
+#chat a.cite, #chat a.cite:visited { color: var(--color-accent); text-decoration: none;
+  font-weight: 600; cursor: pointer; }
+#chat a.cite:hover, #chat a.cite:focus { text-decoration: underline; }
+#chat .placeholder { padding: 0 24px; }
+#titles { --font-mono: var(--font); }
+#titles table { font-family: var(--font); font-size: 0.9em; }
+#upload label[data-testid="block-label"] { max-width: calc(100% - 44px); }
+#ingest-report.failed { color: var(--error-text-color); border-left: 3px solid
+  var(--error-border-color); padding-left: 8px; }
+#question-hint { color: var(--error-text-color); font-size: 0.9em; min-height: 0; }
+footer .divider { display: none; }
 @media (max-width: 640px) { #sources .source-card { padding: 8px; } }
 """
 
-# A click on [n] reveals its card: switch to the Sources tab, scroll to it, flash it.
+# A click on [n] reveals its card: switch to the Sources tab, open its turn, scroll the card
+# into view and mark it until another is chosen. The card's id is the link's href, since the
+# chat's sanitizer strips data-* attributes.
 HEAD = """
 <script>
 document.addEventListener("click", (event) => {
   const link = event.target.closest && event.target.closest("a.cite");
   if (!link) return;
   event.preventDefault();
+  const id = (link.getAttribute("href") || "").replace(/^#/, "");
   const tab = Array.from(document.querySelectorAll("button[role='tab']"))
     .find((b) => b.textContent.trim().startsWith("Sources"));
   if (tab) tab.click();
-  setTimeout(() => {
-    const card = document.getElementById(link.dataset.card);
-    if (!card) return;
+  let tries = 0;
+  const reveal = () => {
+    const card = document.getElementById(id);
+    if (!card || card.getClientRects().length === 0) {  // the tab is still switching
+      if (++tries < 40) setTimeout(reveal, 25);
+      return;
+    }
     const details = card.closest("details");
     if (details) details.open = true;
+    document.querySelectorAll(".source-card.cited").forEach((c) => c.classList.remove("cited"));
+    card.classList.add("cited");
     card.scrollIntoView({behavior: "smooth", block: "center"});
-    card.classList.add("flash");
-    setTimeout(() => card.classList.remove("flash"), 1500);
-  }, 50);
+  };
+  reveal();
 }, true);
 </script>
 """
