@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -292,10 +293,21 @@ def serve(
     from ui.app import serve as serve_ui  # gradio loads only for this command
 
     with user_errors():
-        app = serve_ui(chat, host, port, auth, block=False)
+        try:
+            app = serve_ui(chat, host, port, auth, block=False)
+        except OSError:  # Gradio's own message tells how to change launch(), not the CLI
+            fail(
+                f"cannot serve on {host}:{port}: the port is taken or the address is not this"
+                " machine's; choose another with --port or --host"
+            )
     url = app.local_url.rstrip("/")
     console.print(f"PaperChat is running at {url} — press Ctrl+C to stop", highlight=False)
-    app.block_thread()
+    try:
+        while app.is_running:
+            time.sleep(0.2)
+    except KeyboardInterrupt:
+        app.close()
+        console.print("PaperChat stopped.")
 
 
 GATES = {  # option name -> (summary metric, comparison)

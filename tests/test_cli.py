@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import queue
 import re
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -233,9 +236,25 @@ def test_serve_says_where_it_runs_without_gradios_share_hint(run, tmp_path, cach
     except queue.Empty:
         pytest.fail(f"no address within 120 s; the output was: {''.join(seen)}")
     finally:
-        server.terminate()
+        server.send_signal(signal.SIGINT)  # Ctrl+C
         server.wait(timeout=30)
+    with contextlib.suppress(queue.Empty):
+        while True:
+            seen.append(lines.get(timeout=2))
     assert "share=True" not in "".join(seen)
+    assert server.returncode == 0 and "PaperChat stopped." in "".join(seen)
+    assert "Keyboard interruption" not in "".join(seen)
+
+
+def test_serve_on_a_taken_port_is_one_line(run):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = run("serve", "--port", str(port))
+    assert result.returncode == 2, result.stderr
+    assert f"cannot serve on 127.0.0.1:{port}" in " ".join(result.stderr.split())
+    assert "Traceback" not in result.stderr
 
 
 def test_ui_auth_rules():
