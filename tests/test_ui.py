@@ -274,6 +274,9 @@ def test_upload_then_ask_about_the_new_paper(server, open_page, tmp_path):
     page.locator("#upload .file-preview").wait_for(state="detached")  # ready for the next
     page.locator("#collection-counts").get_by_text("60 papers").wait_for()
     page.locator("#titles").get_by_text("Counting Quokkas from Drone Images").wait_for()
+    page.get_by_label("Search titles and ids").fill("2501.00042")  # an id finds its paper
+    page.locator("#collection-counts").get_by_text("Showing 1.").wait_for()
+    page.get_by_label("Search titles and ids").fill("")
 
     chat = ask(page, "How accurate is quokka counting from drone images?", 0)
     assert "91% counting accuracy" in chat
@@ -320,21 +323,18 @@ def test_upload_names_cannot_leave_the_upload_folder(name, stored):
     assert safe_upload_name(name) == stored
 
 
-def test_bad_upload_is_an_error_message_not_a_trace(server, open_page, tmp_path):
-    path = tmp_path / "broken.json"
-    path.write_text('{"papers": [')
-    page = open_page(server)
-    page.get_by_role("tab", name="Collection").click()
-    page.locator("#upload input[type=file]").set_input_files(str(path))
-    page.locator("#add").click()
-    report = page.locator("#ingest-report")
-    report.get_by_text("invalid JSON").wait_for(timeout=30_000)
-    assert "Traceback" not in page.content()
-
-
-def test_an_upload_with_nothing_usable_reads_as_a_failure(server, open_page, tmp_path):
-    path = tmp_path / "binary.json"
-    path.write_bytes(bytes(range(256)) * 8)
+@pytest.mark.parametrize(
+    ("name", "content", "reason"),
+    [
+        ("broken.json", b'{"papers": [', "invalid JSON"),
+        ("binary.json", bytes(range(256)) * 8, "not valid UTF-8"),
+    ],
+)
+def test_an_upload_with_nothing_usable_reads_as_a_failure(
+    server, open_page, tmp_path, name, content, reason
+):
+    path = tmp_path / name
+    path.write_bytes(content)
     page = open_page(server)
     page.get_by_role("tab", name="Collection").click()
     counts = page.locator("#collection-counts")
@@ -343,11 +343,13 @@ def test_an_upload_with_nothing_usable_reads_as_a_failure(server, open_page, tmp
     page.locator("#upload input[type=file]").set_input_files(str(path))
     page.locator("#add").click()
     report = page.locator("#ingest-report")
-    report.get_by_text("Nothing added from binary.json").wait_for(timeout=30_000)
+    report.get_by_text(f"Nothing added from {name}").wait_for(timeout=30_000)
+    assert reason in report.inner_text()
     assert "failed" in report.get_attribute("class")
     assert "added, 0 updated" not in report.inner_text()  # not worded as a success
     assert report.evaluate("e => getComputedStyle(e).borderLeftStyle") == "solid"
     assert counts.inner_text() == before
+    assert "Traceback" not in page.content()
 
 
 def test_history_is_per_browser_session(server, open_page):

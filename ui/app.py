@@ -71,7 +71,8 @@ def welcome(stats: dict[str, Any]) -> str:
             " arXiv Atom or Daily Papers text), then ask about them."
         )
     files = list(stats["sources"])
-    origin = ", ".join(files[:3]) + (f" and {len(files) - 3} more files" if len(files) > 3 else "")
+    more = len(files) - 3
+    origin = ", ".join(files[:3]) + (f" and {more} more file{'s' * (more > 1)}" if more > 0 else "")
     return (
         f"### {stats['papers']} papers loaded\nfrom {escape(origin)}.\n\n"
         "Ask a question below, or click an example. Every answer cites its papers: click a"
@@ -153,7 +154,7 @@ def build_app(chat: PaperChat) -> gr.Blocks:
         rows = [
             [p["title"], p["paper_id"], p["source"]]
             for p in papers
-            if all(w in p["title"].casefold() for w in words)
+            if all(w in f"{p['title']} {p['paper_id']}".casefold() for w in words)
         ]
         shown = (
             f"Showing {len(rows)}."
@@ -165,6 +166,11 @@ def build_app(chat: PaperChat) -> gr.Blocks:
             f"from {len(stats['sources'])} file(s). {shown}"
         )
         return summary, rows[:MAX_LISTED], gr.update(placeholder=welcome(stats))
+
+    def title_search(query: str) -> tuple[str, list[list[str]]]:
+        """The counts and matching titles only: the chat is left alone while one types."""
+        summary, rows, _ = collection_overview(query)
+        return summary, rows
 
     def add_papers(upload: str | None, query: str, progress=gr.Progress()):  # noqa: B008
         """Ingest an uploaded file; the report says plainly when nothing went in."""
@@ -260,7 +266,7 @@ def build_app(chat: PaperChat) -> gr.Blocks:
                     )
                 with gr.Tab("Collection"):
                     counts = gr.Markdown(elem_id="collection-counts")
-                    title_query = gr.Textbox(label="Search titles")
+                    title_query = gr.Textbox(label="Search titles and ids")
                     titles = gr.Dataframe(
                         headers=["title", "paper id", "source"],
                         interactive=False,
@@ -302,7 +308,7 @@ def build_app(chat: PaperChat) -> gr.Blocks:
             **hidden,
         )
         overview = [counts, titles, chatbot]
-        title_query.change(collection_overview, title_query, overview, **hidden)
+        title_query.change(title_search, title_query, [counts, titles], **hidden)
         add.click(add_papers, [upload, title_query], [report, upload, *overview], **hidden)
         app.load(collection_overview, None, overview, **hidden)
         gr.api(api_chat, api_name="chat")
