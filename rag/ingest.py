@@ -70,9 +70,10 @@ class IngestReport:
         lines = []
         for (source, reason), group in groups.items():
             lines += map(str, group[:limit])
-            if len(group) > limit:
+            more = len(group) - limit
+            if more > 0:
                 kind = group[limit].location.split()[0]  # line, record or paper
-                lines.append(f"{len(group) - limit} more {kind}s of {source}: {reason}")
+                lines.append(f"{more} more {kind}{'s' * (more > 1)} of {source}: {reason}")
         return lines
 
     def to_dict(self) -> dict[str, Any]:

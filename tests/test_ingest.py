@@ -140,6 +140,7 @@ def test_skipped_lines_are_grouped_by_file_and_reason():
         "x.jsonl, line 9: missing abstract",
     ]
     assert len(report.skipped_lines(limit=5)) == 6
+    assert report.skipped_lines(limit=4)[4] == "1 more line of x.jsonl: not valid UTF-8 text"
 
 
 def test_duplicates_within_one_ingest_are_skipped(chat, tmp_path):
