@@ -75,7 +75,7 @@ def main() -> None:
             if not args.data_dir:
                 chat.ingest(ROOT / "data" / "daily_papers.txt")
             port = free_port()
-            app = serve(chat, "127.0.0.1", port, None, block=False)
+            app = serve(chat, "127.0.0.1", port, None)
             url = f"http://127.0.0.1:{port}/"
         first: list[float] = []
         full: list[float] = []

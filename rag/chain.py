@@ -60,6 +60,11 @@ def mostly_non_latin(text: str) -> bool:
     return latin * 2 < len(letters)
 
 
+def clean_question(raw: str) -> str:
+    """A question without control characters, its whitespace squashed."""
+    return " ".join(CONTROL_CHARACTERS.sub("", raw).split())
+
+
 class QuestionError(ValueError):
     """A question that cannot be asked as it is (empty, say)."""
 
@@ -155,7 +160,7 @@ class AnswerChain:
         raw = str(state["question"] or "")
         if not raw.strip():
             raise QuestionError("the question is empty: ask something about the papers")
-        question = " ".join(CONTROL_CHARACTERS.sub("", raw).split())
+        question = clean_question(raw)
         if not any(c.isalnum() for c in question):
             raise QuestionError("the question has no words in it: ask something about the papers")
         notices = []

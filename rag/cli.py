@@ -294,7 +294,7 @@ def serve(
 
     with user_errors():
         try:
-            app = serve_ui(chat, host, port, auth, block=False)
+            app = serve_ui(chat, host, port, auth)
         except OSError:  # Gradio's own message tells how to change launch(), not the CLI
             fail(
                 f"cannot serve on {host}:{port}: the port is taken or the address is not this"

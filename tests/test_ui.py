@@ -36,7 +36,7 @@ def start(chat: PaperChat):
     from ui.app import serve
 
     port = free_port()
-    app = serve(chat, "127.0.0.1", port, None, block=False)
+    app = serve(chat, "127.0.0.1", port, None)
     return app, f"http://127.0.0.1:{port}/"
 
 

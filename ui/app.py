@@ -13,7 +13,7 @@ from typing import Any
 import gradio as gr
 
 from rag.api import PaperChat
-from rag.chain import Answer
+from rag.chain import Answer, clean_question
 from rag.embed import EmbeddingError
 from rag.load import LOADERS, LoadError
 from rag.search import FilterError, Filters
@@ -58,8 +58,8 @@ def sources_panel(session: dict) -> str:
 
 
 def as_used(question: str, limit: int) -> str:
-    """The question as the chain uses it, for display: whitespace squashed, cut at `limit`."""
-    text = " ".join(question.split())
+    """The question as the chain uses it, for display: cleaned, and cut at `limit` with "…"."""
+    text = clean_question(question)
     return text if len(text) <= limit else text[:limit] + "…"
 
 
@@ -328,11 +328,10 @@ def launch_options(auth: tuple[str, str] | None) -> dict[str, Any]:
     }
 
 
-def serve(
-    chat: PaperChat, host: str, port: int, auth: tuple[str, str] | None, block: bool = True
-) -> gr.Blocks:
-    """Warm the model (and, for up to 2,000 papers, the sentences answers quote), then serve;
-    a crowd asking at once waits its turn, and no one is refused."""
+def serve(chat: PaperChat, host: str, port: int, auth: tuple[str, str] | None) -> gr.Blocks:
+    """Warm the model (and, for up to 2,000 papers, the sentences answers quote), then serve
+    in the background and return the app; a crowd asking at once waits its turn, and no one
+    is refused."""
     chat.ask("warm up", answerer="extractive")
     chat.warm_sentences()
     app = build_app(chat)
@@ -340,7 +339,7 @@ def serve(
     app.launch(
         server_name=host,
         server_port=port,
-        prevent_thread_lock=not block,
+        prevent_thread_lock=True,
         quiet=True,  # the CLI says where it runs; Gradio's banner offers share=True
         **launch_options(auth),
     )
