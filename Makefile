@@ -51,8 +51,13 @@ bench: setup
 	$(BIN)/python bench/ui_load.py
 	$(BIN)/python bench/scale.py --papers 1000
 
-eval: index
-	$(BIN)/paperchat eval eval/questions.jsonl --compare dense,bm25,hybrid --out eval-results
+# Each collection's dev half (tuned on) beside its test half (never tuned on), each on a
+# scratch collection of its own file: your collection is neither used nor changed.
+eval: setup
+	$(BIN)/paperchat eval eval/default/dev.jsonl eval/default/test.jsonl \
+		--papers data/daily_papers.txt --out eval-results/default
+	$(BIN)/paperchat eval eval/hf/dev.jsonl eval/hf/test.jsonl \
+		--papers data/hf_daily_papers_2026-10-03.json --out eval-results/hf
 
 clean:
 	rm -rf $(VENV) .paperchat

@@ -7,6 +7,7 @@ then the finished `Answer`. Citations are checked as they stream (rag/cite.py).
 from __future__ import annotations
 
 import logging
+import random
 import re
 import time
 import unicodedata
@@ -18,19 +19,37 @@ import numpy as np
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from rag.cite import CITATION, CitationFilter
-from rag.condense import condense_offline, format_history, is_follow_up, validate_history
-from rag.config import Settings
+from rag.condense import (
+    condense_offline,
+    format_history,
+    is_follow_up,
+    referents,
+    validate_history,
+)
+from rag.config import AnswerSettings, Settings
 from rag.context import Source, number_sources, render_context
 from rag.extractive import (
+    ASKS_FINDING,
+    ASKS_PROPOSAL,
+    COUNT_QUESTION,
+    as_quoted,
     extractive_answer,
     named_papers,
+    question_kind,
     quotes,
-    relevant_sources,
     search_query,
     topic_of,
 )
-from rag.keyword import KeywordIndex
+from rag.keyword import KeywordIndex, tokenize
 from rag.llm import NO_ANSWER, LLMAnswerer, LLMError
+from rag.relevance import (
+    Relevance,
+    asked_terms,
+    assess,
+    key_terms,
+    rarity_weights,
+    statement_support,
+)
 from rag.search import Filters, Hit, HybridSearch, Mode, content_hash_of
 from rag.split import split_sentences
 from rag.store import VectorStore
@@ -39,6 +58,10 @@ log = logging.getLogger(__name__)
 Answerer = Literal["auto", "extractive", "llm"]
 EXTRACTIVE = "extractive"
 ABSTAIN = object()  # what the LLM's stream yields when the model answers NO_ANSWER
+CENTROID_SAMPLE = 2000  # chunks averaged for the collection's centroid
+ELLIPTICAL_TERMS = 3  # a question with more key terms than this is about a topic of its own
+SURE = 0.8  # a paper this likely to address the question overrides the field test (on dev,
+# no near miss's best paper reaches 0.6)
 
 
 # Terminal escape sequences, then control characters and U+FFFD (what undecodable bytes become).
@@ -101,6 +124,27 @@ class Answer:
         return asdict(self)
 
 
+def not_stated(
+    question: str,
+    vector: np.ndarray,
+    source: Source,
+    paper_frequency: Callable[[str], int],
+    papers: int,
+    settings: AnswerSettings,
+) -> bool:
+    """Whether a named paper's abstract does not state what the question asks: no sentence
+    holds enough of the asked terms or comes close in meaning; for a question asking how
+    many or how much, no sentence with a number holds any of them."""
+    if ASKS_PROPOSAL.search(question) or ASKS_FINDING.search(question):
+        return False  # what a paper proposes or finds is what its abstract is for
+    support = statement_support(question, vector, source, paper_frequency, papers)
+    if COUNT_QUESTION.search(question) and support.number_share < settings.min_number_share:
+        return True
+    return (
+        support.share < settings.min_stated and support.similarity < settings.min_stated_similarity
+    )
+
+
 class AnswerChain:
     """Builds the runnable chain over PaperChat's parts."""
 
@@ -121,13 +165,34 @@ class AnswerChain:
         self.embed = embed
         self.prompts = prompts
         self.llm = llm
+        self._centroid: tuple[str | None, np.ndarray] = (None, np.zeros(0))
         self.runnable: Runnable = (
             RunnableLambda(self.validate, name="validate")
             | RunnableLambda(self.condense, name="condense")
             | RunnableLambda(self.retrieve, name="retrieve")
             | RunnableLambda(self.decide, name="decide")
+            | RunnableLambda(self.reconsider, name="reconsider")
             | RunnableGenerator(self.generate, name="generate")
         )
+
+    def centroid(self) -> np.ndarray:
+        """The unit mean of (a sample of) the collection's chunk vectors, divided by how
+        close its own chunks come to it on average: a question's cosine with this is 1.0
+        when it is as much about the collection's field as a typical chunk. Computed once per
+        version of the collection."""
+        generation = self.keyword.generation
+        if self._centroid[0] != generation:
+            ids = self.keyword.chunk_ids()
+            if len(ids) > CENTROID_SAMPLE:
+                ids = random.Random(0).sample(ids, CENTROID_SAMPLE)
+            _, vectors = self.store.vectors(ids)
+            centroid = np.zeros(0, np.float32)  # an empty collection has no sources to judge
+            if len(vectors):
+                mean = vectors.mean(axis=0)
+                centroid = mean / (np.linalg.norm(mean) or 1.0)
+                centroid /= float(np.mean(vectors @ centroid)) or 1.0
+            self._centroid = (generation, centroid)
+        return self._centroid[1]
 
     def stream(
         self,
@@ -154,6 +219,12 @@ class AnswerChain:
                 "no language model is configured: set OPENAI_API_KEY or OPENAI_BASE_URL"
             )
         return self.llm is not None and state["answerer"] in ("llm", "auto")
+
+    def prepare(self, question: str, history: list[dict] | None, answerer: Answerer) -> dict:
+        """The state just before generation: sources, their relevance and what is used."""
+        state = {"mode": "hybrid", "question": question, "history": history}
+        state |= {"answerer": answerer, "filters": None, "k": None}
+        return self.reconsider(self.decide(self.retrieve(self.condense(self.validate(state)))))
 
     # Stage 0: the question itself.
     def validate(self, state: dict) -> dict:
@@ -185,52 +256,127 @@ class AnswerChain:
             "k": k,
         }
 
-    # Stage 1: a follow-up becomes a standalone question.
+    # Stage 1: a follow-up becomes a standalone question, and the papers it refers to known.
     def condense(self, state: dict) -> dict:
         started = time.perf_counter()
         question, history = state["question"], state["history"]
-        standalone = question
+        standalone, referred, rewritten = question, [], False
         if is_follow_up(question, history):
+            titles = [paper.title for paper in self.keyword.papers()]
+            referred = referents(question, history, titles)
+            standalone = condense_offline(question, history, titles)
             if self.use_llm(state):
                 try:
                     standalone = self.llm.condense(question, format_history(history))
+                    rewritten = True
                 except LLMError as exc:
                     state["notices"].append(f"Could not rewrite the follow-up with the LLM: {exc}.")
-                    standalone = self.condense_offline(question, history)
-            else:
-                standalone = self.condense_offline(question, history)
         state["timings"]["condense"] = time.perf_counter() - started
-        return {**state, "standalone": standalone}
+        return {**state, "standalone": standalone, "referred": referred, "rewritten": rewritten}
 
-    def condense_offline(self, question: str, history: list[dict]) -> str:
-        titles = [paper.title for paper in self.keyword.papers()]
-        return condense_offline(question, history, titles)
-
-    # Stage 2: retrieve the papers.
+    # Stage 2: retrieve the papers: more than are shown, for lists and relevance to pick from.
     def retrieve(self, state: dict) -> dict:
         started = time.perf_counter()
         query = search_query(state["standalone"])
         vector = self.embed(query)
+        depth = max(state["k"], self.settings.search.pool)
         hits = self.searcher.search(
-            query, state["k"], state["filters"], state.get("mode", "hybrid"), vector
+            query, depth, state["filters"], state.get("mode", "hybrid"), vector
         )
+        for title in state["referred"]:  # a paper a follow-up refers to is always a candidate
+            if all(h.title != title for h in hits):
+                hits += [
+                    h for h in self.searcher.search(title, 1, state["filters"]) if h.title == title
+                ]
         versions = {h.paper_id: content_hash_of(h.chunk_id) for h in hits}
         sources = number_sources(hits, self.store.sentences(versions))
         state["timings"]["retrieve"] = time.perf_counter() - started
         return {**state, "query": query, "vector": vector, "sources": sources}
 
-    # Stage 3: is anything relevant?
+    # Stage 3: which papers address the question? Named papers always do.
     def decide(self, state: dict) -> dict:
-        named = named_papers(
-            f"{state['question']} {state['standalone']}",
-            state["sources"],
-            self.keyword.paper_frequency,
+        candidates = state["sources"]
+        frequency = self.keyword.paper_frequency
+        named = [s for title in state["referred"] for s in candidates if s.hit.title == title]
+        # An LLM's rewrite names the papers it is about; the offline query lists every title.
+        texts = (
+            [state["question"], state["standalone"]] if state["rewritten"] else [state["question"]]
+        )
+        for text in texts:
+            named += [s for s in named_papers(text, candidates, frequency) if s not in named]
+        papers = self.keyword.paper_count
+        relevance = assess(
+            state["query"], state["vector"], candidates, frequency, papers, self.centroid()
         )
         answer = self.settings.answer
-        relevant = relevant_sources(
-            state["query"], state["sources"], named, answer.min_score, answer.list_margin
+        listing = question_kind(state["question"]) == "list"
+        extractive = self.relevant(relevance, named, answer.min_relevance, state["k"], listing)
+        relevant = extractive
+        # With an LLM, only clearly irrelevant papers are dropped: the model reads the rest
+        # and answers NO_ANSWER when they do not answer the question.
+        if self.use_llm(state):
+            relevant = self.relevant(relevance, named, answer.llm_min_relevance, state["k"], True)
+        shown = candidates[: state["k"]] + [
+            s for s in relevant if s not in candidates[: state["k"]]
+        ]
+        asked = state["vector"]
+        if state["standalone"] != state["question"]:
+            asked = self.embed(state["question"])
+        unstated = [
+            s for s in named if not_stated(state["question"], asked, s, frequency, papers, answer)
+        ]
+        return {
+            **state,
+            "candidates": candidates,
+            "sources": shown,
+            "named": named,
+            "relevance": relevance,
+            "relevant": relevant,
+            "extractive": extractive,
+            "unstated": unstated,
+            "question_vector": asked,
+        }
+
+    # Stage 3b: a question that found nothing alone may lean on the conversation unsaid.
+    def reconsider(self, state: dict) -> dict:
+        """A short question asked after others that found nothing on its own ("What datasets
+        were used?") is tried once more with the previous turn's subject; the retry stands
+        when it finds what the question alone did not."""
+        question, history = state["question"], state["history"]
+        if state["relevant"] or not history or state["standalone"] != question:
+            return state
+        if question_kind(question) == "list" or len(key_terms(question)) > ELLIPTICAL_TERMS:
+            return state  # a question of its own: "Which papers study lidar perception?"
+        titles = [paper.title for paper in self.keyword.papers()]
+        leaning = {
+            **state,
+            "standalone": condense_offline(question, history, titles, leaning=True),
+            "referred": referents(question, history, titles, leaning=True),
+        }
+        retried = self.decide(self.retrieve(leaning))
+        return retried if retried["relevant"] else state
+
+    def relevant(
+        self,
+        relevance: list[Relevance],
+        named: list[Source],
+        threshold: float,
+        k: int,
+        listing: bool,
+    ) -> list[Source]:
+        """The papers an answer uses, in the order it should lead with them: the named ones,
+        then those likely enough to address the question (all of them for a list, else at
+        most `k`). A question about another field than the collection's gets only the named,
+        unless a paper addresses it surely all the same."""
+        best = max((r.probability for r in relevance), default=0.0)
+        if relevance and relevance[0].domain < self.settings.answer.min_domain and best < SURE:
+            return named
+        likely = sorted(
+            (r for r in relevance if r.source not in named and r.probability >= threshold),
+            key=lambda r: -r.probability,
         )
-        return {**state, "named": named, "relevant": relevant}
+        chosen = named + [r.source for r in likely]
+        return chosen if listing or named else chosen[:k]
 
     # Stages 4-6: context, generation, verification; streams text, then the Answer.
     def generate(self, states: Iterator[dict]) -> Iterator[str | Answer]:
@@ -268,7 +414,7 @@ class AnswerChain:
         pieces = (
             self._llm_pieces(state, context, answer)
             if use_llm
-            else iter([self._extractive(state, used)])
+            else iter([self._extractive(state, used, answer)])
         )
         for piece in pieces:
             if piece is ABSTAIN:
@@ -285,7 +431,7 @@ class AnswerChain:
         answer.timings["generate"] = time.perf_counter() - started
 
         started = time.perf_counter()
-        if not answer.abstained:
+        if citations.numbers:  # a "not stated" answer cites the paper it looked in
             answer.citations = self._citations(answer.text, citations, used, state["vector"])
             if citations.dropped:
                 answer.notices.append(
@@ -294,14 +440,22 @@ class AnswerChain:
         answer.timings["verify"] = time.perf_counter() - started
         yield answer
 
-    def _extractive(self, state: dict, used: list[Source]) -> str:
+    def _extractive(self, state: dict, used: list[Source], answer: Answer) -> str:
         """Sentences are scored against what was asked: for a follow-up, its own words (the
-        papers it refers to were already found through the condensed question)."""
-        relevant = [s for s in state["relevant"] if s in used] or used[:1]
+        papers it refers to were already found through the condensed question). An answer
+        that the abstract does not state the fact counts as an abstention."""
+        relevant = [s for s in state["extractive"] if s in used] or used[:1]
         query, vector = state["query"], state["vector"]
         if state["standalone"] != state["question"]:
-            query, vector = state["question"], self.embed(state["question"])
-        return extractive_answer(state["question"], query, vector, relevant, state["named"])
+            query, vector = state["question"], state["question_vector"]
+        # A named paper's own name says nothing about which of its sentences answers.
+        terms = asked_terms(query, state["named"]) or key_terms(query) or tokenize([query])[0]
+        weights = rarity_weights(terms, self.keyword.paper_frequency, self.keyword.paper_count)
+        draft = extractive_answer(
+            state["question"], query, vector, relevant, state["named"], state["unstated"], weights
+        )
+        answer.abstained = draft.not_stated
+        return draft.text
 
     def _llm_pieces(self, state: dict, context: str, answer: Answer) -> Iterator[str | object]:
         """The LLM's answer; ABSTAIN if it says NO_ANSWER; on failure, the extractive answer."""
@@ -326,7 +480,10 @@ class AnswerChain:
             notice = f"The language model failed: {exc}. This is the offline answer."
             answer.notices.append(notice)
             yield f"*{notice}*\n\n" if deciding else f"\n\n*{notice}*\n\n"
-            yield self._extractive(state, state["used"])
+            if not state["extractive"]:  # offline, no paper addresses the question
+                yield ABSTAIN
+                return
+            yield self._extractive(state, state["used"], answer)
             return
         if deciding:  # the stream ended while the answer could still be NO_ANSWER
             yield ABSTAIN if head.strip() == NO_ANSWER else head
@@ -348,7 +505,7 @@ class AnswerChain:
         result = []
         for source_number, display in sorted(citations.numbers.items(), key=lambda i: i[1]):
             source = by_number[source_number]
-            quote = next((s.text for s in source.sentences if s.text[:-1] in text), "")
+            quote = next((s.text for s in source.sentences if as_quoted(s.text)[:-1] in text), "")
             if not quote:  # the answer paraphrases: find the sentence closest to its claim
                 claim = " ".join(c for c in claims if f"[{display}]" in c)
                 claim = CITATION.sub("", claim).replace("*", "").strip()

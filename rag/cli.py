@@ -7,7 +7,7 @@ import logging
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -339,15 +339,19 @@ def failed_gates(summary: dict[str, Any], k: int, limits: dict[str, float | None
 
 @app.command(name="eval")
 def eval_command(
-    questions: Annotated[Path, typer.Argument(help="A JSONL question set.")],
+    questions: Annotated[list[Path], typer.Argument(help="JSONL question sets (dev, test, ...).")],
+    papers: Annotated[
+        Path | None,
+        typer.Option(help="Evaluate on a fresh collection of this file, not on yours."),
+    ] = None,
     k: Annotated[int, typer.Option("--k", help="Papers retrieved per question.", min=1)] = 5,
     answerer: Annotated[str, typer.Option(help="extractive or llm.")] = "extractive",
     compare: Annotated[
         str, typer.Option(help="Retrievers side by side: dense, bm25, hybrid.")
     ] = "hybrid",
-    out: Annotated[Path, typer.Option(help="Folder for results.json, report.md, plots.")] = Path(
-        "eval-results"
-    ),
+    out: Annotated[
+        Path, typer.Option(help="Folder for results.json, report.md, plots (one per set).")
+    ] = Path("eval-results"),
     judge: Annotated[bool, typer.Option(help="Faithfulness, with the LLM as judge.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     min_recall: Annotated[float | None, typer.Option(help="Gate: recall@k at least.")] = None,
@@ -358,57 +362,92 @@ def eval_command(
     max_false_abstention: Annotated[float | None, typer.Option(help="Gate.")] = None,
     min_keyword_hit: Annotated[float | None, typer.Option(help="Gate.")] = None,
 ) -> None:
-    """Score a question set; exits 1 when a gate is not met (gates apply to the last retriever
-    in --compare)."""
-    from rag.eval import evaluate, faithfulness, load_questions, summary_metrics
+    """Score question sets, side by side; exits 1 when a gate is not met (gates apply to the
+    last retriever in --compare, on every set)."""
+    from rag.eval import evaluate, faithfulness, load_questions, scratch_collection
     from rag.report import write_outputs
 
     if answerer not in ("extractive", "llm"):
         fail(f"--answerer must be extractive or llm, not {answerer!r}")
     configs = [c.strip() for c in compare.split(",") if c.strip()]
-    with user_errors():
+    names = [path.stem for path in questions]
+    if len(set(names)) < len(names):
+        fail("question sets need different file names: their results go to --out/<name>/")
+    results: dict[str, dict[str, Any]] = {}
+    with user_errors(), ExitStack() as stack:
         chat = PaperChat()
+        if papers is not None:
+            errors.print(f"Building a scratch collection from {papers}…", highlight=False)
+            chat = stack.enter_context(scratch_collection(papers, chat.settings))
         if judge and chat.llm is None:
             fail("--judge needs a language model: set OPENAI_API_KEY or OPENAI_BASE_URL")
-        question_set = load_questions(questions, chat)
+        sets = {
+            name: load_questions(path, chat) for name, path in zip(names, questions, strict=True)
+        }
         columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
         with Progress(*columns, console=errors, transient=True, disable=as_json) as bar:
-            task = bar.add_task("eval", total=len(question_set) * len(configs))
-            result = evaluate(
-                chat,
-                question_set,
-                k=k,
-                answerer=answerer,
-                configs=configs,
-                judge=(lambda a: faithfulness(a, chat.llm.supports)) if judge else None,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-        files = write_outputs(result, out)
+            for name, question_set in sets.items():
+                task = bar.add_task(name, total=len(question_set) * len(configs))
+                results[name] = evaluate(
+                    chat,
+                    question_set,
+                    k=k,
+                    answerer=answerer,
+                    configs=configs,
+                    judge=(lambda a: faithfulness(a, chat.llm.supports)) if judge else None,
+                    progress=lambda done, total, t=task: bar.update(t, completed=done, total=total),
+                )
+        files = {
+            name: write_outputs(result, out / name if len(results) > 1 else out)
+            for name, result in results.items()
+        }
     limits = {name: value for name, value in locals().items() if name in GATES}
-    failures = failed_gates(result["summary"][configs[-1]], k, limits)
+    failures = [
+        f"{name}: {failure}" if len(results) > 1 else failure
+        for name, result in results.items()
+        for failure in failed_gates(result["summary"][configs[-1]], k, limits)
+    ]
     if as_json:
-        emit_json(
-            {
+        sets = {
+            name: {
                 "summary": result["summary"],
                 "targets": result["targets"],
-                "gates_failed": failures,
-                "files": [str(f) for f in files],
+                "files": [str(f) for f in files[name]],
             }
-        )
+            for name, result in results.items()
+        }
+        emit_json({"sets": sets, "gates_failed": failures})
     else:
-        table = Table(title=f"{len(question_set)} questions, k = {k}")
-        table.add_column("metric")
-        for config in configs:
-            table.add_column(config, justify="right")
-        for metric in summary_metrics(k):
-            values = [result["summary"][c][metric] for c in configs]
-            table.add_row(metric, *("n/a" if v is None else f"{v:.3f}" for v in values))
-        console.print(table)
-        console.print(f"Report, results and plots in {out}/")
+        console.print(eval_table(results, configs, k, papers))
+        console.print(f"Reports, results and plots in {out}/")
     for failure in failures:
         errors.print(f"[bold red]gate failed:[/] {failure}", highlight=False)
     if failures:
         raise typer.Exit(1)
+
+
+def eval_table(
+    results: dict[str, dict[str, Any]], configs: list[str], k: int, papers: Path | None
+) -> Table:
+    """One column per question set and retriever; each target's mark beside its metric."""
+    from rag.eval import TARGETS, summary_metrics
+
+    counts = ", ".join(f"{name} {len(r['records']) // len(configs)}" for name, r in results.items())
+    where = f" on {papers.name}" if papers else ""
+    table = Table(title=f"Questions{where}: {counts}; k = {k}")
+    table.add_column("metric")
+    columns = [(name, config) for name in results for config in configs]
+    for name, config in columns:
+        table.add_column(name if len(configs) == 1 else f"{name} {config}", justify="right")
+    table.add_column("target")
+    targets = {metric: f"{op} {value}" for metric, op, value in TARGETS}
+    for metric in summary_metrics(k):
+        values = [results[name]["summary"][config][metric] for name, config in columns]
+        if all(v is None for v in values):
+            continue
+        shown = ("n/a" if v is None else f"{v:.3f}" for v in values)
+        table.add_row(metric, *shown, targets.get(metric, ""))
+    return table
 
 
 @app.command()

@@ -1,7 +1,10 @@
 """Follow-ups: rewrite a question that leans on the conversation into one that stands alone.
 
-With an LLM, the model rewrites it (prompts/condense.txt). Offline, the previous turn's subject
-is carried into the search: the papers the last answer named, and the last question's terms.
+The papers a follow-up refers to are resolved from the conversation: "the second one" is the
+second paper of the last list, "the other one" a paper named before but not in the last
+answer, "it" the paper the last answer named first, "both" or "these" every paper it named.
+With an LLM, the model also rewrites the question (prompts/condense.txt). Offline, those
+papers and the last question's terms are carried into the search.
 """
 
 from __future__ import annotations
@@ -9,16 +12,23 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
+from rag.extractive import names_title
 from rag.keyword import STOPWORDS
 
 Message = dict[str, str]
 REFERS_BACK = re.compile(
     r"\b(?:it|its|itself|this|that|these|those|they|them|their|theirs|above|previous|same"
+    r"|other|another|former|latter|both|each"
     r"|the (?:paper|papers|method|methods|approach|model|models|authors?|work|study"
-    r"|first|second))\b",
+    r"|first|second|third|fourth|fifth|last))\b|^\s*(?:(?:what|how) about|and)\b",
     re.IGNORECASE,
 )
-PLURAL = re.compile(r"\b(?:they|them|their|these|those|both|papers|methods|models)\b", re.I)
+PLURAL = re.compile(r"\b(?:them|these|those|both|each|papers|methods|models)\b", re.I)
+THEY = re.compile(r"\b(?:they|their)\b", re.I)
+SINGULAR = re.compile(r"\b(?:it|its|this|that|the (?:paper|method|approach|model|work))\b", re.I)
+ORDINAL = re.compile(r"\b(first|second|third|fourth|fifth|sixth|last)\b", re.I)
+ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "sixth": 5, "last": -1}
+OTHER = re.compile(r"\b(?:other|another)\b", re.I)
 
 
 def validate_history(history: Sequence[Message] | None) -> list[Message]:
@@ -49,15 +59,49 @@ def last(history: list[Message], role: str) -> str:
     return next((m["content"] for m in reversed(history) if m["role"] == role), "")
 
 
-def condense_offline(question: str, history: list[Message], titles: Sequence[str]) -> str:
+def mentioned(text: str, titles: Sequence[str]) -> list[str]:
+    """The titles `text` names (in full or by their head), in the order it names them."""
+
+    def position(title: str) -> int:
+        head = re.split(r"[:?]", title, maxsplit=1)[0].strip()
+        return next((i for i in (text.find(title), text.find(head)) if i >= 0), len(text))
+
+    return sorted((t for t in titles if t and names_title(text, t)), key=position)
+
+
+def referents(
+    question: str, history: list[Message], titles: Sequence[str], leaning: bool = False
+) -> list[str]:
+    """The titles of the papers a follow-up refers to; none when it stands alone (unless
+    `leaning`: it is known to lean on the conversation without saying so)."""
+    if not (leaning or is_follow_up(question, history)):
+        return []
+    answers = [m["content"] for m in history if m["role"] == "assistant"]
+    turns = [mentioned(a, titles) for a in answers]
+    latest = next((t for t in reversed(turns) if t), [])
+    ordinal = ORDINAL.search(question)
+    if ordinal:
+        listed = next((t for t in reversed(turns) if len(t) >= 2), latest)
+        index = ORDINALS[ordinal.group(1).lower()]
+        if listed and index < len(listed):
+            return [listed[index]]
+    if OTHER.search(question):
+        earlier = [t for turn in turns for t in turn if t not in latest]
+        if earlier:
+            return [earlier[-1]]
+    plural = PLURAL.search(question) or (THEY.search(question) and not SINGULAR.search(question))
+    return latest if plural else latest[:1]
+
+
+def condense_offline(
+    question: str, history: list[Message], titles: Sequence[str], leaning: bool = False
+) -> str:
     """The question plus the subject of the previous turn, for retrieval."""
-    if not is_follow_up(question, history):
+    if not (leaning or is_follow_up(question, history)):
         return question
-    answer = last(history, "assistant")
-    mentioned = sorted((t for t in titles if t and t in answer), key=answer.index)
-    subject = mentioned if PLURAL.search(question) else mentioned[:1]
     words = re.findall(r"[\w-]+", last(history, "user"))
     terms = [w for w in words if w.lower() not in STOPWORDS and len(w) > 2]
+    subject = referents(question, history, titles, leaning)
     return " ".join([question, *subject, *terms]).strip()
 
 

@@ -70,6 +70,8 @@ class SearchSettings(BaseModel):
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(1.0, ge=0)
     keyword_weight: float = Field(1.0, ge=0)
+    sentence_weight: float = Field(1.0, ge=0, description="best-sentence ranking; 0 turns it off")
+    pool: int = Field(20, ge=1, le=200, description="leading papers ranked by their sentences")
 
 
 class LLMSettings(BaseModel):
@@ -89,9 +91,25 @@ class AnswerSettings(BaseModel):
     """Grounded answers: how many papers, when to abstain, how much context."""
 
     sources: int = Field(6, ge=1, le=20, description="papers retrieved for an answer")
-    # min_score and list_margin are tuned on eval/dev.jsonl by eval/tune_answer.py.
-    min_score: float = Field(0.385, ge=-1, le=1, description="abstain below this hit score")
-    list_margin: float = Field(0.06, ge=0, le=1, description="used papers score this near the best")
+    # Chosen on the dev questions of both collections by eval/tune_answer.py.
+    min_relevance: float = Field(
+        0.5, ge=0, le=1, description="a paper is used when it addresses the question this surely"
+    )
+    min_domain: float = Field(
+        0.2, ge=-10, le=10, description="abstain when a question is this far off the collection"
+    )
+    llm_min_relevance: float = Field(
+        0.3, ge=0, le=1, description="the same, before an LLM reads the papers"
+    )
+    min_stated: float = Field(
+        0.1, ge=0, le=1, description="share of the asked terms one sentence must hold"
+    )
+    min_stated_similarity: float = Field(
+        0.5, ge=-1, le=1, description="or the cosine one sentence must reach, else not stated"
+    )
+    min_number_share: float = Field(
+        0.1, ge=0, le=1, description="how much of a number question one numeric sentence holds"
+    )
     context_tokens: int = Field(3000, ge=200, le=100_000)
     max_question_chars: int = Field(2000, ge=50, le=100_000)
 

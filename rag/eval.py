@@ -1,7 +1,7 @@
 """Evaluation: score a question set on retrieval, citations, keywords, abstention and latency.
 
     from rag.eval import evaluate, load_questions
-    questions = load_questions("eval/questions.jsonl", chat)
+    questions = load_questions("eval/default/dev.jsonl", chat)
     result = evaluate(chat, questions, k=5, configs=["dense", "bm25", "hybrid"])
 
 Metrics are plain functions of ranked paper ids, so each is tested on hand-made cases.
@@ -13,43 +13,59 @@ import json
 import math
 import re
 import statistics
+import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from rag.api import PaperChat
 from rag.chain import Answer
+from rag.config import Settings
 from rag.extractive import search_query
 from rag.search import Mode
 from rag.split import split_sentences
 
 CONFIGS: dict[str, Mode] = {"dense": "dense", "bm25": "keyword", "hybrid": "hybrid"}
-TYPES = ("topic", "fact", "paraphrase", "multi", "title", "unanswerable", "followup")
+TYPES = (
+    "topic",
+    "fact",
+    "quantity",
+    "summary",
+    "title",
+    "paraphrase",
+    "two_paper",
+    "multi",
+    "followup",
+    "unstated",
+    "near_miss",
+    "unanswerable",
+)
+# The right answer to these is an abstention: the collection has no paper on the topic
+# (unanswerable, near_miss), or the named paper's abstract does not state the fact (unstated).
+ABSTAIN_TYPES = ("unanswerable", "near_miss", "unstated")
 MAX_K = 10
 CITATION = re.compile(r"\[(\d+)\]")
 # The bar from the evaluation issue: (metric, comparison, value).
 TARGETS = [
-    ("recall@5 (fact, title, paraphrase, followup)", ">=", 0.95),
-    ("recall@10 (topic)", ">=", 0.90),
-    ("mrr", ">=", 0.90),
-    ("citation_precision", ">=", 0.90),
-    ("invalid_citations", "==", 0),
+    ("recall@5", ">=", 0.95),
+    ("keyword_hit", ">=", 0.85),
     ("abstention_accuracy", ">=", 0.90),
     ("false_abstention", "<=", 0.05),
-    ("keyword_hit", ">=", 0.80),
+    ("citation_precision", ">=", 0.95),
+    ("invalid_citations", "==", 0),
 ]
 
 
 def summary_metrics(k: int) -> list[str]:
     """The headline metrics, in the order reports show them."""
     return [
-        f"recall@{k}",
+        *dict.fromkeys(["recall@5", f"recall@{k}"]),
         f"hit@{k}",
         "mrr",
         f"ndcg@{k}",
-        "recall@5 (fact, title, paraphrase, followup)",
         "recall@10 (topic)",
         "citation_precision",
         "citation_recall",
@@ -73,6 +89,26 @@ class Question:
     gold_ids: list[str] = field(default_factory=list)
     answer_keywords: list[str] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
+
+    @property
+    def expects_abstention(self) -> bool:
+        return self.type in ABSTAIN_TYPES or not self.gold_ids
+
+
+@contextmanager
+def scratch_collection(papers: Path, settings: Settings) -> Iterator[PaperChat]:
+    """A PaperChat over `papers` alone, in an embedded store in a temporary folder deleted
+    afterwards: what is evaluated does not drift with the user's own collection."""
+    with tempfile.TemporaryDirectory(prefix="paperchat-eval-") as folder:
+        chroma = settings.chroma.model_copy(update={"host": None})
+        scratch = settings.model_copy(
+            update={"data_dir": Path(folder), "cache_dir": settings.cache_dir, "chroma": chroma}
+        )
+        chat = PaperChat(scratch)
+        report = chat.ingest(papers)
+        if not (report.added or report.updated or report.unchanged):
+            raise EvalError(f"{papers}: no papers could be read from it")
+        yield chat
 
 
 def normalize(title: str) -> str:
@@ -108,13 +144,16 @@ def load_questions(path: str | Path, chat: PaperChat) -> list[Question]:
         unknown = [g for g in gold if g not in known_ids]
         if unknown:
             raise EvalError(f"{path}, line {line_no}: gold id(s) not in the collection: {unknown}")
+        type_ = str(row.get("type") or ("unanswerable" if not gold else ""))
+        if type_ and type_ not in TYPES:
+            raise EvalError(f"{path}, line {line_no}: unknown type {type_!r}; one of {TYPES}")
+        if type_ == "unstated" and not gold:
+            raise EvalError(f"{path}, line {line_no}: an unstated question names its paper")
         questions.append(
             Question(
                 id=str(row.get("id") or f"line{line_no}"),
                 question=row["question"],
-                type=str(
-                    row.get("type") or ("unanswerable" if "gold_titles" in row and not gold else "")
-                ),
+                type=type_,
                 gold_ids=list(dict.fromkeys(gold)),
                 answer_keywords=list(row.get("answer_keywords") or []),
                 history=list(row.get("history") or []),
@@ -218,6 +257,7 @@ class Record:
     cited_titles: list[str]
     answer: str
     abstained: bool
+    expects_abstention: bool
     timings: dict[str, float]
     metrics: dict[str, float | None]
     problems: list[str]
@@ -251,9 +291,9 @@ def score(
         }
     )
     problems = []
-    if gold and answer.abstained:
+    if answer.abstained and not question.expects_abstention:
         problems.append("abstained on an answerable question")
-    if not gold and not answer.abstained:
+    if question.expects_abstention and not answer.abstained:
         problems.append("answered a question the collection cannot answer")
     if gold and metrics[f"recall@{k}"] is not None and metrics[f"recall@{k}"] < 1:
         problems.append(f"recall@{k} {metrics[f'recall@{k}']:.2f}")
@@ -276,6 +316,7 @@ def score(
         cited_titles=[c.title for c in answer.citations],
         answer=answer.text,
         abstained=answer.abstained,
+        expects_abstention=question.expects_abstention,
         timings=answer.timings,
         metrics=metrics,
         problems=problems,
@@ -288,18 +329,17 @@ def summarize(records: list[Record], k: int) -> dict[str, Any]:
     def avg(name: str, subset: list[Record] | None = None) -> float | None:
         return mean([r.metrics[name] for r in (subset if subset is not None else records)])
 
-    answerable = [r for r in records if r.gold]
-    unanswerable = [r for r in records if not r.gold]
-    narrow = [r for r in answerable if r.type in ("fact", "title", "paraphrase", "followup")]
+    answerable = [r for r in records if not r.expects_abstention]
+    unanswerable = [r for r in records if r.expects_abstention]
     topic = [r for r in answerable if r.type == "topic"]
     totals = [sum(r.timings.values()) for r in records]
     summary: dict[str, Any] = {
         "questions": len(records),
+        "recall@5": avg("recall@5"),
         f"recall@{k}": avg(f"recall@{k}"),
         f"hit@{k}": avg(f"hit@{k}"),
         "mrr": avg("mrr"),
         f"ndcg@{k}": avg(f"ndcg@{k}"),
-        "recall@5 (fact, title, paraphrase, followup)": avg("recall@5", narrow),
         "recall@10 (topic)": avg("recall@10", topic),
         "citation_precision": avg("citation_precision"),
         "citation_recall": avg("citation_recall"),

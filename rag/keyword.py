@@ -445,6 +445,10 @@ class KeywordIndex:
         snapshot = self.snapshot
         return [snapshot.papers[i] for i in snapshot.live_papers]
 
+    @property
+    def paper_count(self) -> int:
+        return len(self.snapshot.live_papers)
+
     def paper_frequency(self, term: str) -> int:
         """In how many papers the (stemmed) term occurs."""
         if term not in self.vocab:

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rag.eval import MAX_K, TYPES, summary_metrics
+from rag.eval import ABSTAIN_TYPES, MAX_K, TYPES, summary_metrics
 
 
 def fmt(value: Any) -> str:
@@ -113,7 +113,7 @@ def plot(result: dict[str, Any], out_dir: Path) -> list[Path]:
         values = [
             (
                 by_type.get(t, {}).get("abstained")
-                if t == "unanswerable"
+                if t in ABSTAIN_TYPES
                 else by_type.get(t, {}).get(f"recall@{k}")
             )
             or 0
@@ -122,7 +122,9 @@ def plot(result: dict[str, Any], out_dir: Path) -> list[Path]:
         axes.bar([x + i * width for x in range(len(present))], values, width, label=config)
     axes.set_xticks([x + width * (len(configs) - 1) / 2 for x in range(len(present))], present)
     axes.set(
-        ylabel=f"recall@{k} (unanswerable: abstention)", title="By question type", ylim=(0, 1.05)
+        ylabel=f"recall@{k} (abstention types: abstention)",
+        title="By question type",
+        ylim=(0, 1.05),
     )
     axes.legend()
     written.append(save(figure, out_dir / "by_type.png"))

@@ -1,4 +1,5 @@
-"""Hybrid search: dense (Chroma) and BM25 candidates fused by reciprocal rank, one hit per paper."""
+"""Hybrid search: dense (Chroma) and BM25 candidates fused by reciprocal rank, one hit per
+paper; the leading candidates are ranked once more by their best sentence and fused again."""
 
 from __future__ import annotations
 
@@ -102,6 +103,8 @@ class Hit:
     fused: float = 0.0
     dense_rank: int | None = None
     keyword_rank: int | None = None
+    sentence_score: float | None = None  # best cosine of the query and one of its sentences
+    sentence_rank: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -215,14 +218,17 @@ class HybridSearch:
                     paper_fused[paper_id] = paper_fused.get(paper_id, 0.0) + weight / (
                         self.settings.rrf_k + paper_rank
                     )
-                    paper_ranks.setdefault(paper_id, [None, None])[which] = paper_rank
+                    paper_ranks.setdefault(paper_id, [None, None, None])[which] = paper_rank
 
         if mode != "dense":  # a query that is a paper's whole title puts that paper first
             for paper_id, chunk_id in self.keyword.titled(query, mask):
                 paper_fused[paper_id] = paper_fused.get(paper_id, 0.0) + TITLE_BONUS
                 chunk_fused.setdefault(chunk_id, 0.0)
-                paper_ranks.setdefault(paper_id, [None, None])
+                paper_ranks.setdefault(paper_id, [None, None, None])
 
+        best_sentence: dict[str, float] = {}
+        if mode == "hybrid" and self.settings.sentence_weight and paper_fused:
+            best_sentence = self._fuse_sentences(vector, k, chunk_fused, paper_fused, paper_ranks)
         top = sorted(paper_fused, key=lambda p: -paper_fused[p])[:k]
         evidence = {
             p: max((c for c in chunk_fused if paper_of(c) == p), key=chunk_fused.__getitem__)
@@ -251,9 +257,37 @@ class HybridSearch:
                     fused=round(paper_fused[paper_id], 6),
                     dense_rank=paper_ranks[paper_id][0],
                     keyword_rank=paper_ranks[paper_id][1],
+                    sentence_score=best_sentence.get(paper_id),
+                    sentence_rank=paper_ranks[paper_id][2],
                 )
             )
         return hits
+
+    def _fuse_sentences(
+        self,
+        vector: np.ndarray,
+        k: int,
+        chunk_fused: dict[str, float],
+        paper_fused: dict[str, float],
+        paper_ranks: dict[str, list[int | None]],
+    ) -> dict[str, float]:
+        """Rank the leading candidates by their single best sentence and fuse that ranking in.
+
+        A plain-language question often matches one sentence of the right paper closely
+        while its chunks, diluted by the rest of the abstract, rank lower. Returns each
+        candidate's best sentence cosine.
+        """
+        pool = sorted(paper_fused, key=lambda p: -paper_fused[p])[: max(k, self.settings.pool)]
+        versions = {paper_of(c): content_hash_of(c) for c in chunk_fused if paper_of(c) in pool}
+        best = {
+            paper_id: max(float(s.vector @ vector) for s in sentences)
+            for paper_id, sentences in self.store.sentences(versions).items()
+            if sentences
+        }
+        for rank, paper_id in enumerate(sorted(best, key=lambda p: -best[p]), 1):
+            paper_fused[paper_id] += self.settings.sentence_weight / (self.settings.rrf_k + rank)
+            paper_ranks[paper_id][2] = rank
+        return {p: round(v, 4) for p, v in best.items()}
 
 
 class PaperRetriever(BaseRetriever):

@@ -249,6 +249,8 @@ class VectorStore:
             )
             ids += found["ids"]
             rows += list(found["embeddings"])
+        if not ids:
+            return [], np.zeros((0, 0), np.float32)
         return ids, np.asarray(rows, np.float32).reshape(len(ids), -1)
 
     def fetch(self, chunk_ids: list[str]) -> dict[str, tuple[StoredChunk, np.ndarray]]:

@@ -48,12 +48,62 @@ def test_fact_question_returns_the_sentence_with_the_number(default_chat):
 
 
 def test_unanswerable_question_abstains(default_chat):
-    answer = default_chat.ask("Which papers use deep learning for protein structure prediction?")
+    answer = default_chat.ask("Which papers study self-driving car perception with lidar?")
     assert answer.abstained
     assert answer.citations == []
     assert answer.text.startswith(
-        "The collection has no paper on deep learning for protein structure prediction."
+        "The collection has no paper on self-driving car perception with lidar."
     )
+
+
+def test_a_list_holds_every_qualifying_paper_not_only_the_top_k(default_chat):
+    answer = default_chat.ask("Which papers address reward overoptimization?", k=1)
+    assert cited_titles(answer) == OVEROPTIMIZATION
+    assert answer.text.startswith("2 papers in the collection address reward overoptimization:")
+
+
+def test_two_named_papers_without_a_comparison_word_are_both_answered(default_chat):
+    answer = default_chat.ask("Which reports the larger speedup, Adaptive Guidance or DualFast?")
+    assert cited_titles(answer) == {
+        "Adaptive Guidance: Training-free Acceleration of Conditional Diffusion Models",
+        "DualFast: Dual-Speedup Framework for Fast Sampling of Diffusion Models",
+    }
+    blocks = answer.text.split("\n\n")
+    assert len(blocks) == 2 and all(b.startswith("**") for b in blocks)
+    assert_citations_are_valid(answer)
+
+
+def test_a_fact_the_abstract_does_not_state_says_so_and_cites_the_paper(default_chat):
+    answer = default_chat.ask("Which GPU cluster was Lyra trained on?")
+    assert answer.abstained
+    assert answer.text.startswith(
+        "The abstract of **Lyra: Orchestrating Dual Correction in Automated Theorem Proving**"
+        " does not state this."
+    )
+    assert cited_titles(answer) == {
+        "Lyra: Orchestrating Dual Correction in Automated Theorem Proving"
+    }
+    assert_citations_are_valid(answer)
+
+
+def test_what_a_paper_proposes_is_its_contribution_not_its_background(default_chat):
+    answer = default_chat.ask("What does Lyra propose?")
+    first_quote = answer.text.split("**: ", 1)[1]
+    assert first_quote.startswith("To enhance the effectiveness of LLMs in the field, we introduce")
+    assert "state-of-the-art" in answer.text  # and what it achieves
+    assert "present an intriguing avenue" not in answer.text  # the opening background
+
+
+def test_a_follow_up_on_the_second_paper_of_a_list(default_chat):
+    question = "Which papers address reward overoptimization?"
+    first = default_chat.ask(question)
+    second_title = first.citations[1].title
+    history = [
+        {"role": "user", "content": question},
+        {"role": "assistant", "content": first.text},
+    ]
+    answer = default_chat.ask("What does the second one find?", history=history)
+    assert cited_titles(answer) == {second_title}
 
 
 def test_follow_up_with_a_pronoun_is_about_the_right_paper(default_chat):
@@ -217,3 +267,28 @@ def test_warming_stores_every_papers_sentences_once(chat):
     assert chat.warm_sentences(max_papers=2) == 0  # a larger collection is left to answers
     chat.warm_sentences()
     assert chat.store.sentence_collection.count() == 6
+
+
+def test_a_short_question_that_finds_nothing_alone_leans_on_the_conversation(default_chat):
+    question = "Which architectures were evaluated?"  # no pronoun, nothing alone
+    assert default_chat.ask(question).citations == []
+    history = [
+        {"role": "user", "content": "What is MEND?"},
+        {"role": "assistant", "content": default_chat.ask("What is MEND?").text},
+    ]
+    assert cited_titles(default_chat.ask(question, history=history)) == {
+        "Fast Model Editing at Scale"
+    }
+    # A question about a topic of its own is not taken over by the previous one.
+    other = default_chat.ask("Which papers study self-driving car perception with lidar?", history)
+    assert other.abstained and other.citations == []
+
+
+def test_what_about_is_a_follow_up(default_chat):
+    history = [
+        {"role": "user", "content": "What is MEND?"},
+        {"role": "assistant", "content": default_chat.ask("What is MEND?").text},
+    ]
+    answer = default_chat.ask("What about training time?", history=history)
+    assert cited_titles(answer) == {"Fast Model Editing at Scale"}
+    assert "Fast Model Editing at Scale" in answer.standalone_question

@@ -7,13 +7,15 @@ import math
 import os
 import subprocess
 import sys
+from collections import Counter
 
 import pytest
-from conftest import DEFAULT_COLLECTION, ROOT
+from conftest import DEFAULT_COLLECTION, HF_JSON, ROOT
 from fake_openai import FakeOpenAI, Reply
 
 from rag.chain import Answer, Citation
 from rag.eval import (
+    TYPES,
     EvalError,
     citation_precision,
     citation_recall,
@@ -24,9 +26,11 @@ from rag.eval import (
     keyword_hit,
     load_questions,
     ndcg_at_k,
+    normalize,
     recall_at_k,
     reciprocal_rank,
 )
+from rag.load import load_file
 from rag.search import Hit
 
 GOLD = {"a", "b"}
@@ -107,12 +111,23 @@ def test_question_loader_resolves_titles_and_names_what_is_wrong(default_chat, t
         load_questions(bad, default_chat)
 
 
-def test_shipped_question_set_covers_every_type(default_chat):
-    questions = load_questions(ROOT / "eval" / "questions.jsonl", default_chat)
-    assert len(questions) >= 50
-    types = {q.type for q in questions}
-    assert types == {"topic", "fact", "paraphrase", "multi", "title", "unanswerable", "followup"}
-    assert all(q.history for q in questions if q.type == "followup")
+@pytest.mark.parametrize(("name", "papers"), [("default", DEFAULT_COLLECTION), ("hf", HF_JSON)])
+def test_shipped_question_sets_split_dev_and_test_alike(name, papers):
+    """Each collection has a dev half (tuned on) and a test half (reported on) with the same
+    mix of question types, every gold title in the collection and no question in both."""
+    titles = {normalize(p.title) for p in load_file(papers).papers}
+    halves = {}
+    for half in ("dev", "test"):
+        rows = [json.loads(line) for line in (ROOT / "eval" / name / f"{half}.jsonl").open()]
+        assert all(normalize(t) in titles for r in rows for t in r["gold_titles"])
+        assert all(r["history"] for r in rows if r["type"] == "followup")
+        assert all(not r["gold_titles"] for r in rows if r["type"] in ("near_miss", "unanswerable"))
+        halves[half] = rows
+    dev, test = halves["dev"], halves["test"]
+    assert Counter(r["type"] for r in dev) == Counter(r["type"] for r in test)
+    assert {r["type"] for r in dev} == set(TYPES) - {"fact", "multi"}
+    assert not {normalize(r["question"]) for r in dev} & {normalize(r["question"]) for r in test}
+    assert len(dev) + len(test) >= 75
 
 
 def test_judge_through_the_llm_endpoint(default_chat):
@@ -127,7 +142,7 @@ def test_judge_through_the_llm_endpoint(default_chat):
             keyword=default_chat.keyword,
             embeddings=default_chat.embeddings,
         )
-        questions = load_questions(ROOT / "eval" / "questions.jsonl", chat)[:1]
+        questions = load_questions(ROOT / "eval" / "default" / "dev.jsonl", chat)[:1]
         result = evaluate(chat, questions, judge=lambda a: faithfulness(a, chat.llm.supports))
     assert result["summary"]["hybrid"]["faithfulness"] == 1.0
     assert (
@@ -224,7 +239,7 @@ def test_paperchat_eval_end_to_end(tmp_path, cache_dir):
     assert run.returncode == 0, run.stderr
     printed = json.loads(run.stdout)
     assert printed["gates_failed"] == []
-    assert {p.split("/")[-1] for p in printed["files"]} == {
+    assert {p.split("/")[-1] for p in printed["sets"]["six"]["files"]} == {
         "results.json",
         "report.md",
         "recall_at_k.png",
@@ -255,3 +270,34 @@ def test_paperchat_eval_end_to_end(tmp_path, cache_dir):
     broken.write_text(json.dumps({"question": "x", "gold_titles": ["No Such Paper"]}) + "\n")
     missing = paperchat("eval", str(broken), "--out", str(out))
     assert missing.returncode == 2 and "No Such Paper" in missing.stderr
+
+
+def test_eval_on_a_scratch_collection_puts_sets_side_by_side_and_leaves_yours_alone(
+    tmp_path, cache_dir
+):
+    dev = write_set(tmp_path / "dev.jsonl", SMALL_SET[:3])
+    test = write_set(tmp_path / "test.jsonl", SMALL_SET[3:])
+    data = tmp_path / "data"
+    env = {**os.environ, "PAPERCHAT_DATA_DIR": str(data), "PAPERCHAT_CACHE_DIR": str(cache_dir)}
+    command = [sys.executable, "-m", "rag", "eval", str(dev), str(test)]
+    options = ["--papers", str(DEFAULT_COLLECTION), "--out", str(tmp_path / "out")]
+    run = subprocess.run(
+        [*command, *options], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600
+    )
+    assert run.returncode == 0, run.stderr
+    header = next(line for line in run.stdout.splitlines() if "metric" in line)
+    assert header.index("dev") < header.index("test") < header.index("target")
+    assert "Questions on daily_papers.txt: dev 3, test 3" in " ".join(run.stdout.split())
+    for name in ("dev", "test"):
+        assert (tmp_path / "out" / name / "report.md").exists()
+    assert not (data / "chroma").exists()  # the scratch collection was not the user's
+    as_json = subprocess.run(
+        [*command, *options, "--json"], env=env, capture_output=True, text=True, timeout=600
+    )
+    sets = json.loads(as_json.stdout)["sets"]
+    assert sets["dev"]["summary"]["hybrid"]["questions"] == 3 and set(sets) == {"dev", "test"}
+
+
+def write_set(path, rows: list[dict]):
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return path

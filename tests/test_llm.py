@@ -117,6 +117,25 @@ def test_model_saying_no_answer_abstains(llm_chat, fake):
     assert answer.text.startswith("The collection has no paper on reward overoptimization.")
 
 
+def test_the_model_reads_sources_the_offline_threshold_would_drop(llm_chat, fake):
+    """The relevance threshold of the offline answer does not abstain for the LLM: only
+    clearly irrelevant papers are kept from it, and it may answer NO_ANSWER itself."""
+    llm_chat.settings.answer = llm_chat.settings.answer.model_copy(update={"min_relevance": 0.99})
+    assert llm_chat.ask(QUESTION, answerer="extractive").abstained  # offline: nothing qualifies
+    fake.script(Reply(text="Ensembles mitigate it [1]."))
+    answer = llm_chat.ask(QUESTION)
+    assert not answer.abstained and answer.answerer == "fake-model"
+    assert all(title in sources_in(fake.requests[-1]) for title in OVEROPTIMIZATION)
+    fake.script(Reply(status=500), Reply(status=500))  # the model fails: offline abstains
+    failed = llm_chat.ask(QUESTION)
+    assert failed.fell_back and failed.abstained and failed.citations == []
+
+
+def test_a_question_about_another_field_never_reaches_the_model(llm_chat, fake):
+    answer = llm_chat.ask("How do power transformers in electrical substations overheat?")
+    assert answer.abstained and fake.requests == []
+
+
 def test_follow_up_is_condensed_by_the_llm(llm_chat, fake):
     fake.script(
         Reply(text="What hardware does MEND need to be trained?"),  # the condense call

@@ -224,7 +224,8 @@ def test_example_question_gets_cited_answer_with_source_cards(server, open_page)
     page.locator("#chat a.cite", has_text="[2]").first.click()
     card = page.locator("#s0-2")
     card.wait_for(state="visible")
-    assert card.is_visible() and "Provably Mitigating" in card.inner_text()
+    assert card.is_visible() and card.inner_text().startswith("[2] ")
+    assert any(title in card.inner_text() for title in OVEROPTIMIZATION)
 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui-answer.png"), full_page=True)
@@ -236,8 +237,8 @@ def test_follow_up_and_abstention(server, open_page):
     chat = ask(page, "How long does it take to train?", 1)
     assert "less than a day" in chat.split("How long does it take to train?")[1]
     assert "Fast Model Editing at Scale" in page.locator("#sources details.turn").first.inner_text()
-    chat = ask(page, "Which papers use deep learning for protein structure prediction?", 2)
-    assert "The collection has no paper on deep learning for protein structure prediction" in chat
+    chat = ask(page, "Which papers study self-driving car perception with lidar?", 2)
+    assert "The collection has no paper on self-driving car perception with lidar" in chat
     assert "No paper in the collection was relevant" in page.locator("#sources").inner_text()
 
 

@@ -34,7 +34,7 @@ def highlighted_abstract(abstract: str, quote: str) -> str:
 
 def source_cards(answer: Answer, turn: int) -> str:
     """One card per cited paper: title, link, quote, relevance, expandable abstract."""
-    if answer.abstained:
+    if not answer.citations:  # an abstract that does not state the fact is still cited
         return '<p class="no-sources">No paper in the collection was relevant.</p>'
     cards = []
     for c in answer.citations:
