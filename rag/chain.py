@@ -315,7 +315,7 @@ class AnswerChain:
         # With an LLM, only clearly irrelevant papers are dropped: the model reads the rest
         # and answers NO_ANSWER when they do not answer the question.
         if self.use_llm(state):
-            relevant = self.relevant(relevance, named, answer.llm_min_relevance, state["k"], True)
+            relevant = self.relevant(relevance, named, answer.llm_min_relevance, state["k"], False)
         shown = candidates[: state["k"]] + [
             s for s in relevant if s not in candidates[: state["k"]]
         ]
@@ -375,6 +375,9 @@ class AnswerChain:
             (r for r in relevance if r.source not in named and r.probability >= threshold),
             key=lambda r: -r.probability,
         )
+        if listing:  # a list's first paper needs `threshold`, the others `list_relevance`
+            floor = max(threshold, self.settings.answer.list_relevance)
+            likely = likely[:1] + [r for r in likely[1:] if r.probability >= floor]
         chosen = named + [r.source for r in likely]
         return chosen if listing or named else chosen[:k]
 

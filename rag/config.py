@@ -95,6 +95,9 @@ class AnswerSettings(BaseModel):
     min_relevance: float = Field(
         0.5, ge=0, le=1, description="a paper is used when it addresses the question this surely"
     )
+    list_relevance: float = Field(
+        0.55, ge=0, le=1, description="the same for the papers after the first of a list"
+    )
     min_domain: float = Field(
         0.2, ge=-10, le=10, description="abstain when a question is this far off the collection"
     )

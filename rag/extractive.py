@@ -29,10 +29,12 @@ OTHER_LIST_QUESTION = re.compile(
     re.IGNORECASE,
 )
 # A question about two papers without a comparison word: "X and Y both ...: what does each
-# add?", "which reports more, X or Y?". One that names both papers needs no such word.
+# add?", "which reports more, X or Y?", "does the X paper ..., and does the Y paper ...?".
+# One that names both papers needs no such word.
 TWO_WAY_QUESTION = re.compile(
     r"\b(?:both|each|either|which one|which of the two|between)\b"
-    r"|\bor\s+[\w'-]+(?:\s+[\w'-]+){0,3}\s*\?\s*$",
+    r"|\bor\s+[\w'-]+(?:\s+[\w'-]+){0,3}\s*\?\s*$"
+    r"|,?\s+and (?:does|did|do|is|are|was|what|how|which) the\b",
     re.IGNORECASE,
 )
 COMPARE_QUESTION = re.compile(
@@ -47,6 +49,13 @@ NUMERIC_QUESTION = re.compile(
 )
 # A question whose answer is a count or a share: its answer has a number ("how long" or "how
 # fast" may be answered in words: "in less than a day").
+# "Which reports the larger gain?": a comparison of numbers.
+COMPARATIVE = re.compile(
+    r"\b(?:larger|largest|higher|highest|bigger|biggest|greater|greatest|lower|lowest|smaller"
+    r"|smallest|faster|fastest|more|most|less|fewer)\s+(?:\w+\s+)?(?:gains?|improvements?"
+    r"|speed-?ups?|accuracy|scores?|reductions?|boosts?|margins?|drops?|errors?|rates?|savings?)\b",
+    re.IGNORECASE,
+)
 COUNT_QUESTION = re.compile(
     r"\b(?:how (?:many|much)|number of|by how much|by what factor|what (?:percentage|fraction"
     r"|share|proportion))\b",
@@ -277,6 +286,12 @@ def quotes(
     return sorted(scored, key=lambda q: -q.score)
 
 
+def contributes(quote: Quote) -> bool:
+    """Whether the sentence says what the paper proposes or finds, not only its setting."""
+    text = quote.sentence.text
+    return bool(PROPOSAL.search(text) or FINDING.search(text)) and not BACKGROUND.search(text)
+
+
 def summary(source: Source, ranked: list[Quote], question: str) -> list[Quote]:
     """For a question on what a named paper proposes ("what does X propose?", "what is X?"):
     its best proposing sentence and its best finding; on what it finds ("what is the main
@@ -385,12 +400,19 @@ def extractive_answer(
     if kind == "compare" or len(named) >= 2 or two_way:
         compared = named if len(named) >= 2 else relevant[: 3 if kind == "compare" else 2]
         blocks = [f"Comparing {len(compared)} papers:"] if kind == "compare" else []
+        numbered = [q for q in ranked if QUANTITY.search(q.sentence.text)]
         for source in compared:
-            blocks.append(f"**{source.hit.title}**\n{joined(best_for(source, ranked))}")
+            chosen = best_for(source, numbered) if COMPARATIVE.search(question) else []
+            blocks.append(f"**{source.hit.title}**\n{joined(chosen or best_for(source, ranked))}")
         return Draft("\n\n".join(blocks))
     top = relevant[0]
     chosen = summary(top, ranked, question) if top in named else []
+    if COUNT_QUESTION.search(question) or COMPARATIVE.search(question):
+        # A number was asked: the sentences that give one, when the paper has any.
+        chosen = chosen or best_for(top, [q for q in ranked if QUANTITY.search(q.sentence.text)])
     chosen = chosen or best_for(top, ranked)
+    if not any(contributes(q) for q in chosen):  # the problem alone is half an answer
+        chosen += [q for q in ranked if q.source is top and PROPOSAL.search(q.sentence.text)][:1]
     if top in unstated:
         return Draft(
             f"The abstract of **{top.hit.title}** does not state this. The nearest it"

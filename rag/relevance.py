@@ -45,17 +45,21 @@ GENERIC_TERMS = frozenset(
         ]
     )[0]
 )
-# A quantity, not a digit inside a name ("R1", "GPT-4", "Qwen2.5").
+# A quantity, not a digit inside a name ("R1", "GPT-4", "Qwen2.5") or a label ("0/1 rewards").
 QUANTITY = re.compile(
-    r"(?<![A-Za-z\d.-])\d+(?:[.,]\d+)*(?:\s*(?:%|\u00d7|x\b|times\b|fold\b|percent\b)"
-    r"|times\b|x\b|[KMB]\b|(?![A-Za-z\d]))"
+    r"(?<![A-Za-z\d./-])\d+(?:[.,]\d+)*(?:\s*(?:%|\u00d7|x\b|times\b|fold\b|percent\b)"
+    r"|times\b|x\b|[KMB]\b|(?![A-Za-z\d/]))"
 )
 DEFINING_SENTENCE = re.compile(
     r"\b(?:we|this (?:paper|work))\s+(?:\w+\s+)?(?:propose|introduce|present|develop|call|dub"
     r"|name|term)|\b(?:called|dubbed|named|termed)\b",
     re.IGNORECASE,
 )
-ACRONYM = re.compile(r"\b[A-Za-z]*[A-Z0-9][a-z]*[A-Z0-9][A-Za-z0-9-]*\b")
+# "MEND", "miniF2F", "GRPO-lambda", and coined hyphenated names such as "Tex-Zero".
+ACRONYM = re.compile(
+    r"\b[A-Za-z]*[A-Z0-9][a-z]*[A-Z0-9][A-Za-z0-9-]*\b|\b[A-Z][a-z]+-[A-Z][A-Za-z0-9]*\b"
+)
+INTRODUCED_WITHIN = 80  # characters after "we propose" in which the introduced name stands
 # Fitted by eval/tune_answer.py on eval/default/dev.jsonl and eval/hf/dev.jsonl.
 WEIGHTS = {
     "chunk": 1.69,
@@ -160,13 +164,15 @@ def assess(
 
 def introduces(source: Source, name: str) -> bool:
     """Whether the paper gives `name` (an acronym or coined word) as its own: in its title or
-    in a "we propose/introduce ..." sentence. A model, benchmark or field it only uses or
+    just after "we propose/introduce", "called". A model, benchmark or field it only uses or
     spells out ("Qwen3-8B", "GSM8K", "large language models (LLM)") does not name it."""
     word = rf"(?<![\w-]){re.escape(name)}(?![\w-])"
     if re.search(word, source.hit.title):
         return True
     return any(
-        re.search(word, s.text) and DEFINING_SENTENCE.search(s.text) for s in source.sentences
+        re.search(word, s.text[m.start() : m.end() + INTRODUCED_WITHIN])
+        for s in source.sentences
+        for m in DEFINING_SENTENCE.finditer(s.text)
     )
 
 
