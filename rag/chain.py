@@ -101,8 +101,9 @@ class Citation:
     title: str
     url: str
     quote: str
-    score: float
+    score: float  # the cosine of the question and the paper's best chunk
     abstract: str = ""
+    relevance: float = 0.0  # the chance that the paper addresses the question (relevance.py)
 
 
 @dataclass
@@ -435,7 +436,10 @@ class AnswerChain:
 
         started = time.perf_counter()
         if citations.numbers:  # a "not stated" answer cites the paper it looked in
-            answer.citations = self._citations(answer.text, citations, used, state["vector"])
+            chances = {r.source.number: r.probability for r in state["relevance"]}
+            answer.citations = self._citations(
+                answer.text, citations, used, state["vector"], chances
+            )
             if citations.dropped:
                 answer.notices.append(
                     f"Removed {len(citations.dropped)} citation(s) to sources that do not exist."
@@ -500,9 +504,15 @@ class AnswerChain:
         yield text
 
     def _citations(
-        self, text: str, citations: CitationFilter, used: list[Source], vector: np.ndarray
+        self,
+        text: str,
+        citations: CitationFilter,
+        used: list[Source],
+        vector: np.ndarray,
+        chances: dict[int, float],
     ) -> list[Citation]:
-        """Each cited source with the abstract sentence that best supports what cites it."""
+        """Each cited source with the abstract sentence that best supports what cites it, and
+        the chance that it addresses the question (by source number)."""
         by_number = {s.number: s for s in used}
         claims = split_sentences(text.replace("\n", " "))
         result = []
@@ -515,9 +525,17 @@ class AnswerChain:
                 ranked = quotes(claim, self.embed(claim) if claim else vector, [source])
                 quote = ranked[0].sentence.text if ranked else source.hit.text
             hit = source.hit
+            relevance = round(chances.get(source_number, 0.0), 3)
             result.append(
                 Citation(
-                    display, hit.paper_id, hit.title, hit.url, quote, hit.score, source.abstract
+                    display,
+                    hit.paper_id,
+                    hit.title,
+                    hit.url,
+                    quote,
+                    hit.score,
+                    source.abstract,
+                    relevance,
                 )
             )
         return result

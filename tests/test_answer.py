@@ -36,6 +36,7 @@ def test_which_papers_cites_exactly_the_two_overoptimization_papers(default_chat
     for citation in answer.citations:  # the quote is a real sentence of that paper's abstract
         assert citation.quote in default_abstracts()[citation.paper_id]
         assert "overoptimization" in citation.quote.lower()
+        assert default_chat.settings.answer.min_relevance <= citation.relevance <= 1
 
 
 def test_fact_question_returns_the_sentence_with_the_number(default_chat):

@@ -46,7 +46,7 @@ def source_cards(answer: Answer, turn: int) -> str:
         cards.append(
             f'<div class="source-card" id="s{turn}-{c.number}">'
             f'<div class="card-head"><span class="card-num">[{c.number}]</span> {title}</div>'
-            f'<div class="card-meta">relevance {c.score:.2f} · {escape(c.paper_id)}</div>'
+            f'<div class="card-meta">relevance {c.relevance:.2f} · {escape(c.paper_id)}</div>'
             f'<blockquote class="card-quote">{escape(c.quote)}</blockquote>'
             f"<details><summary>Full abstract</summary>"
             f'<p class="card-abstract">{highlighted_abstract(c.abstract, c.quote)}</p></details>'
