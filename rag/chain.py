@@ -46,6 +46,7 @@ from rag.relevance import (
     Relevance,
     asked_terms,
     assess,
+    found,
     key_terms,
     rarity_weights,
     statement_support,
@@ -59,6 +60,12 @@ Answerer = Literal["auto", "extractive", "llm"]
 EXTRACTIVE = "extractive"
 ABSTAIN = object()  # what the LLM's stream yields when the model answers NO_ANSWER
 CENTROID_SAMPLE = 2000  # chunks averaged for the collection's centroid
+# "Which <kind of thing> did/was ...": the kind of thing a question asks for.
+ASKED_TYPE = re.compile(
+    r"^\s*(?:which|what)\s+((?:[\w-]+\s+){0,3}?[\w-]+)\s+(?:did|does|do|was|were|is|are|has"
+    r"|have|powers?|drives?|runs?)\b",
+    re.IGNORECASE,
+)
 ELLIPTICAL_TERMS = 3  # a question with more key terms than this is about a topic of its own
 SURE = 0.8  # a paper this likely to address the question overrides the field test (on dev,
 # no near miss's best paper reaches 0.6)
@@ -133,11 +140,16 @@ def not_stated(
     papers: int,
     settings: AnswerSettings,
 ) -> bool:
-    """Whether a named paper's abstract does not state what the question asks: no sentence
-    holds enough of the asked terms or comes close in meaning; for a question asking how
-    many or how much, no sentence with a number holds any of them."""
+    """Whether a named paper's abstract does not state what the question asks: "which X
+    ..." where the abstract never mentions an X; no sentence holds enough of the asked terms
+    or comes close in meaning; for a question asking how many or how much, no sentence with
+    a number holds any of them."""
     if ASKS_PROPOSAL.search(question) or ASKS_FINDING.search(question):
         return False  # what a paper proposes or finds is what its abstract is for
+    asked_type = ASKED_TYPE.search(question)  # "which GPU cluster was ...": a cluster
+    head = key_terms(asked_type.group(1))[-1:] if asked_type else []
+    if head and not found(head[0], set(tokenize([f"{source.hit.title} {source.abstract}"])[0])):
+        return True
     support = statement_support(question, vector, source, paper_frequency, papers)
     if COUNT_QUESTION.search(question) and support.number_share < settings.min_number_share:
         return True
