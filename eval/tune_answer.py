@@ -97,10 +97,7 @@ def decisions(
     for row in rows:
         used = set(row["named"])
         if row["domain"] >= min_domain or used:
-            for c in row["candidates"]:
-                logit = w[-1] + sum(w[i] * c[n] for i, n in enumerate(NAMES))
-                if 1 / (1 + np.exp(-logit)) >= threshold:
-                    used.add(c["paper_id"])
+            used |= {c["paper_id"] for c in row["candidates"] if chance(w, c) >= threshold}
         topic_abstain = row["abstain"] and row["type"] != "unstated"
         if topic_abstain:
             should += 1
@@ -126,30 +123,30 @@ def decisions(
 
 def list_sweep(rows: list[dict], w: np.ndarray, threshold: float) -> None:
     """ "Which papers" questions: the F1 of the listed papers against the gold ones when the
-    papers after the first must reach `list_relevance` (the first needs `threshold`)."""
+    papers after the first (which needs `threshold`) must reach `threshold` and `list_ratio`
+    times the first's probability."""
     listed = [r for r in rows if r["kind"] == "list" and not r["abstain"]]
     print(f"\nlists, over {len(listed)} answerable 'which papers' questions")
-    print(f"{'list_relevance':>14} {'precision':>9} {'recall':>7} {'F1':>6}")
-    for list_threshold in np.arange(threshold, 0.96, 0.05):
+    print(f"{'list_ratio':>10} {'precision':>9} {'recall':>7} {'F1':>6}")
+    for ratio in np.arange(0.0, 0.96, 0.1):
         scores = []
         for row in listed:
-            chances = {
-                c["paper_id"]: 1
-                / (1 + np.exp(-(w[-1] + sum(w[i] * c[n] for i, n in enumerate(NAMES)))))
-                for c in row["candidates"]
-            }
+            chances = {c["paper_id"]: chance(w, c) for c in row["candidates"]}
             ranked = sorted(chances, key=lambda p: -chances[p])
+            floor = max(threshold, chances[ranked[0]] * ratio)
             used = set(row["named"]) | {
-                p
-                for i, p in enumerate(ranked)
-                if chances[p] >= (threshold if i == 0 else list_threshold)
+                p for i, p in enumerate(ranked) if chances[p] >= (threshold if i == 0 else floor)
             }
             gold = set(row["gold"])
             precision = len(used & gold) / len(used) if used else 0.0
-            recall = len(used & gold) / len(gold)
-            scores.append((precision, recall))
+            scores.append((precision, len(used & gold) / len(gold)))
         p, r = np.mean(scores, axis=0)
-        print(f"{list_threshold:14.2f} {p:9.3f} {r:7.3f} {2 * p * r / (p + r or 1):6.3f}")
+        print(f"{ratio:10.2f} {p:9.3f} {r:7.3f} {2 * p * r / (p + r or 1):6.3f}")
+
+
+def chance(w: np.ndarray, candidate: dict) -> float:
+    logit = w[-1] + sum(w[i] * candidate[n] for i, n in enumerate(NAMES))
+    return float(1 / (1 + np.exp(-logit)))
 
 
 def not_stated_sweep(rows: list[dict]) -> None:

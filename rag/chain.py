@@ -20,6 +20,7 @@ from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from rag.cite import CITATION, CitationFilter
 from rag.condense import (
+    REFERS_BACK,
     condense_offline,
     format_history,
     is_follow_up,
@@ -66,7 +67,10 @@ ASKED_TYPE = re.compile(
     r"|have|powers?|drives?|runs?)\b",
     re.IGNORECASE,
 )
-ELLIPTICAL_TERMS = 3  # a question with more key terms than this is about a topic of its own
+ELLIPTICAL_TERMS = 3
+SINGULAR_LIST = re.compile(
+    r"^\s*(?:which|what|is there an?y?)\s+(?:paper|work|study|article)\b", re.I
+)  # a question with more key terms than this is about a topic of its own
 SURE = 0.8  # a paper this likely to address the question overrides the field test (on dev,
 # no near miss's best paper reaches 0.6)
 
@@ -139,22 +143,29 @@ def not_stated(
     paper_frequency: Callable[[str], int],
     papers: int,
     settings: AnswerSettings,
+    follow_up: bool = False,
 ) -> bool:
-    """Whether a named paper's abstract does not state what the question asks: "which X
-    ..." where the abstract never mentions an X; no sentence holds enough of the asked terms
-    or comes close in meaning; for a question asking how many or how much, no sentence with
-    a number holds any of them."""
+    """Whether a named paper's abstract does not state what the question asks. A sentence
+    close in meaning (`stated_similarity`) states it. Otherwise it is not stated when the
+    question asks "which X ..." and the abstract never mentions an X; when it asks how many
+    or how much and no sentence with a number holds an asked term; or, for a question that
+    is not a follow-up (whose own words say little), when no sentence holds enough of the
+    asked terms nor comes near in meaning."""
     if ASKS_PROPOSAL.search(question) or ASKS_FINDING.search(question):
         return False  # what a paper proposes or finds is what its abstract is for
+    support = statement_support(question, vector, source, paper_frequency, papers)
+    if support.similarity >= settings.stated_similarity:
+        return False
     asked_type = ASKED_TYPE.search(question)  # "which GPU cluster was ...": a cluster
     head = key_terms(asked_type.group(1))[-1:] if asked_type else []
     if head and not found(head[0], set(tokenize([f"{source.hit.title} {source.abstract}"])[0])):
         return True
-    support = statement_support(question, vector, source, paper_frequency, papers)
     if COUNT_QUESTION.search(question) and support.number_share < settings.min_number_share:
         return True
     return (
-        support.share < settings.min_stated and support.similarity < settings.min_stated_similarity
+        not follow_up
+        and support.share < settings.min_stated
+        and support.similarity < settings.min_stated_similarity
     )
 
 
@@ -310,20 +321,25 @@ class AnswerChain:
     def decide(self, state: dict) -> dict:
         candidates = state["sources"]
         frequency = self.keyword.paper_frequency
-        named = [s for title in state["referred"] for s in candidates if s.hit.title == title]
-        # An LLM's rewrite names the papers it is about; the offline query lists every title.
-        texts = (
-            [state["question"], state["standalone"]] if state["rewritten"] else [state["question"]]
-        )
-        for text in texts:
-            named += [s for s in named_papers(text, candidates, frequency) if s not in named]
+        named = named_papers(state["question"], candidates, frequency)
+        # The papers a follow-up refers to, unless it names its own and does not point back:
+        # "What is MEND?" after a question on another paper is about MEND alone.
+        if not named or REFERS_BACK.search(state["question"]):
+            referred = [s for t in state["referred"] for s in candidates if s.hit.title == t]
+            named = referred + [s for s in named if s not in referred]
+        if state["rewritten"]:  # an LLM's rewrite names the papers it is about
+            rewrite = named_papers(state["standalone"], candidates, frequency)
+            named += [s for s in rewrite if s not in named]
         papers = self.keyword.paper_count
         relevance = assess(
             state["query"], state["vector"], candidates, frequency, papers, self.centroid()
         )
         answer = self.settings.answer
         listing = question_kind(state["question"]) == "list"
-        extractive = self.relevant(relevance, named, answer.min_relevance, state["k"], listing)
+        singular = bool(SINGULAR_LIST.match(state["question"]))
+        extractive = self.relevant(
+            relevance, named, answer.min_relevance, state["k"], listing, singular
+        )
         relevant = extractive
         # With an LLM, only clearly irrelevant papers are dropped: the model reads the rest
         # and answers NO_ANSWER when they do not answer the question.
@@ -333,10 +349,13 @@ class AnswerChain:
             s for s in relevant if s not in candidates[: state["k"]]
         ]
         asked = state["vector"]
-        if state["standalone"] != state["question"]:
+        follow_up = state["standalone"] != state["question"]
+        if follow_up:
             asked = self.embed(state["question"])
         unstated = [
-            s for s in named if not_stated(state["question"], asked, s, frequency, papers, answer)
+            s
+            for s in named
+            if not_stated(state["question"], asked, s, frequency, papers, answer, follow_up)
         ]
         return {
             **state,
@@ -376,6 +395,7 @@ class AnswerChain:
         threshold: float,
         k: int,
         listing: bool,
+        singular: bool = False,
     ) -> list[Source]:
         """The papers an answer uses, in the order it should lead with them: the named ones,
         then those likely enough to address the question (all of them for a list, else at
@@ -388,8 +408,10 @@ class AnswerChain:
             (r for r in relevance if r.source not in named and r.probability >= threshold),
             key=lambda r: -r.probability,
         )
-        if listing:  # a list's first paper needs `threshold`, the others `list_relevance`
-            floor = max(threshold, self.settings.answer.list_relevance)
+        if listing and likely:  # the papers after a list's first must come near it
+            floor = max(threshold, likely[0].probability * self.settings.answer.list_ratio)
+            if singular:  # "Which paper ...?" expects one: others only when sure
+                floor = max(floor, SURE)
             likely = likely[:1] + [r for r in likely[1:] if r.probability >= floor]
         chosen = named + [r.source for r in likely]
         return chosen if listing or named else chosen[:k]

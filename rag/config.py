@@ -95,8 +95,8 @@ class AnswerSettings(BaseModel):
     min_relevance: float = Field(
         0.5, ge=0, le=1, description="a paper is used when it addresses the question this surely"
     )
-    list_relevance: float = Field(
-        0.55, ge=0, le=1, description="the same for the papers after the first of a list"
+    list_ratio: float = Field(
+        0.7, ge=0, le=1, description="a list's later papers reach this share of its first's"
     )
     min_domain: float = Field(
         0.2, ge=-10, le=10, description="abstain when a question is this far off the collection"
@@ -104,11 +104,14 @@ class AnswerSettings(BaseModel):
     llm_min_relevance: float = Field(
         0.3, ge=0, le=1, description="the same, before an LLM reads the papers"
     )
+    stated_similarity: float = Field(
+        0.6, ge=-1, le=1, description="a sentence this close to the question states it"
+    )
     min_stated: float = Field(
         0.1, ge=0, le=1, description="share of the asked terms one sentence must hold"
     )
     min_stated_similarity: float = Field(
-        0.5, ge=-1, le=1, description="or the cosine one sentence must reach, else not stated"
+        0.45, ge=-1, le=1, description="or the cosine one sentence must reach, else not stated"
     )
     min_number_share: float = Field(
         0.1, ge=0, le=1, description="how much of a number question one numeric sentence holds"

@@ -149,6 +149,8 @@ GENERIC_VERBS = {
     "work",
     "look",
 }
+QUOTED_QUESTION_CHARS = 80  # a longer question is not repeated in an abstention
+LATEX_ESCAPE = re.compile(r"\\([%&_#$])")  # "50\%" in an abstract's source text
 BRACKETED_NUMBER = re.compile(r"\[(\d+(?:[,\u2013-]\s*\d+)*)\]")
 SEMANTIC_WEIGHT, KEYWORD_WEIGHT, NUMBER_BONUS = 0.7, 0.3, 0.1
 SECOND_SENTENCE = 0.9  # a second sentence is quoted when it scores this close to the first
@@ -184,11 +186,13 @@ def without_generic_verbs(text: str) -> str:
 
 
 def topic_of(question: str) -> str:
-    """What a question asks about, for a lead line or an abstention."""
+    """What a question asks about, for a lead line or an abstention: the topic of a "which
+    papers" question, a short question quoted, or "this question"."""
     match = LIST_QUESTION.match(question)
-    if not match:
-        return f'"{question.strip().rstrip("?")}"'
-    return without_generic_verbs(match.group("rest"))
+    if match:
+        return without_generic_verbs(match.group("rest"))
+    question = question.strip().rstrip("?")
+    return f'"{question}"' if len(question) <= QUOTED_QUESTION_CHARS else "this question"
 
 
 def plain(text: str) -> str:
@@ -235,7 +239,16 @@ def named_papers(
         by_rare_words = len(rare & set(tokenize([title])[0])) >= 2
         if by_title or by_acronym or by_rare_words:
             named.append(source)
-    return named
+    return sorted(named, key=lambda source: mention_position(question, source))
+
+
+def mention_position(question: str, source: Source) -> int:
+    """Where the question first names the paper (by its title's head or an acronym it
+    introduces), so that papers are answered in the order asked; the end when unknown."""
+    lowered = question.casefold()
+    head = re.split(r"[:?]", source.hit.title, maxsplit=1)[0].strip().casefold()
+    names = [head] + [a.casefold() for a in ACRONYM.findall(question) if introduces(source, a)]
+    return min((i for i in map(lowered.find, names) if i >= 0), default=len(question))
 
 
 def quotes(
@@ -314,8 +327,8 @@ def summary(source: Source, ranked: list[Quote], question: str) -> list[Quote]:
 
 def as_quoted(sentence: str) -> str:
     """A sentence as answers quote it: its bracketed numbers ("Sachs et al. [2022]") in
-    parentheses, so that only citations are `[n]`."""
-    return BRACKETED_NUMBER.sub(r"(\1)", sentence)
+    parentheses, so that only citations are `[n]`, and LaTeX escapes ("50\\%") undone."""
+    return LATEX_ESCAPE.sub(r"\1", BRACKETED_NUMBER.sub(r"(\1)", sentence))
 
 
 def cite(sentence: str, number: int) -> str:
@@ -398,7 +411,9 @@ def extractive_answer(
         return Draft("\n".join(lines))
     two_way = bool(TWO_WAY_QUESTION.search(question)) and len(relevant) >= 2
     if kind == "compare" or len(named) >= 2 or two_way:
-        compared = named if len(named) >= 2 else relevant[: 3 if kind == "compare" else 2]
+        # Two papers, unless a comparison names none ("compare the diffusion samplers").
+        many = kind == "compare" and not named
+        compared = named if len(named) >= 2 else relevant[: 3 if many else 2]
         blocks = [f"Comparing {len(compared)} papers:"] if kind == "compare" else []
         numbered = [q for q in ranked if QUANTITY.search(q.sentence.text)]
         for source in compared:
@@ -411,7 +426,8 @@ def extractive_answer(
         # A number was asked: the sentences that give one, when the paper has any.
         chosen = chosen or best_for(top, [q for q in ranked if QUANTITY.search(q.sentence.text)])
     chosen = chosen or best_for(top, ranked)
-    if not any(contributes(q) for q in chosen):  # the problem alone is half an answer
+    if top not in named and not any(contributes(q) for q in chosen):
+        # A paper found from a description: say what it proposes, not only its problem.
         chosen += [q for q in ranked if q.source is top and PROPOSAL.search(q.sentence.text)][:1]
     if top in unstated:
         return Draft(

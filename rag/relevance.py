@@ -177,9 +177,12 @@ def introduces(source: Source, name: str) -> bool:
 
 
 def naming_terms(question: str, source: Source) -> set[str]:
-    """The terms by which a question may name the paper: its title's words, and the
-    acronyms of the question that the paper introduces."""
-    naming = set(tokenize([source.hit.title])[0])
+    """The terms by which the question names the paper: the words of its title's head
+    ("Lyra" of "Lyra: Orchestrating ...", the whole of a title without a colon) when the
+    question holds them all, and the acronyms it introduces."""
+    head = re.split(r"[:?]", source.hit.title, maxsplit=1)[0]
+    words = set(tokenize([head])[0])
+    naming = words if words <= set(tokenize([question])[0]) else set()
     for acronym in ACRONYM.findall(question):
         if introduces(source, acronym):
             naming |= set(tokenize([acronym])[0])
