@@ -67,12 +67,14 @@ ASKED_TYPE = re.compile(
     r"|have|powers?|drives?|runs?)\b",
     re.IGNORECASE,
 )
-ELLIPTICAL_TERMS = 3
+ELLIPTICAL_TERMS = 3  # a question with more key terms than this is about a topic of its own
+# "Which paper ...?" (singular) expects one paper.
 SINGULAR_LIST = re.compile(
     r"^\s*(?:which|what|is there an?y?)\s+(?:paper|work|study|article)\b", re.I
-)  # a question with more key terms than this is about a topic of its own
-SURE = 0.8  # a paper this likely to address the question overrides the field test (on dev,
-# no near miss's best paper reaches 0.6)
+)
+# A paper this likely to address the question overrides the field test, and joins a
+# singular list (on dev, no near miss's best paper reaches 0.6).
+SURE = 0.8
 
 
 # Terminal escape sequences, then control characters and U+FFFD (what undecodable bytes become).

@@ -47,8 +47,6 @@ NUMERIC_QUESTION = re.compile(
     r"|count|error|latency)s?)\b",
     re.IGNORECASE,
 )
-# A question whose answer is a count or a share: its answer has a number ("how long" or "how
-# fast" may be answered in words: "in less than a day").
 # "Which reports the larger gain?": a comparison of numbers.
 COMPARATIVE = re.compile(
     r"\b(?:larger|largest|higher|highest|bigger|biggest|greater|greatest|lower|lowest|smaller"
@@ -56,6 +54,8 @@ COMPARATIVE = re.compile(
     r"|speed-?ups?|accuracy|scores?|reductions?|boosts?|margins?|drops?|errors?|rates?|savings?)\b",
     re.IGNORECASE,
 )
+# A question whose answer is a count or a share: its answer has a number ("how long" or "how
+# fast" may be answered in words: "in less than a day").
 COUNT_QUESTION = re.compile(
     r"\b(?:how (?:many|much)|number of|by how much|by what factor|what (?:percentage|fraction"
     r"|share|proportion))\b",
