@@ -350,7 +350,8 @@ def joined(quotes_: list[Quote]) -> str:
 
 
 def lead_line(question: str, count: int) -> str:
-    """ "2 papers in the collection address X:", conjugated for one paper."""
+    """ "2 papers in the collection address X:", conjugated for one paper; "3 papers in the
+    collection match:" when X is too long to repeat."""
     match = LIST_QUESTION.match(question)
     noun = "paper" if count == 1 else "papers"
     if not match:
@@ -359,8 +360,8 @@ def lead_line(question: str, count: int) -> str:
     asked_plural = bool(re.match(r"^\s*\w+\s+(?:papers|works|studies|articles)\b", question, re.I))
     if count == 1 and asked_plural:
         verb = singular(verb)
-    elif count > 1 and not asked_plural:
-        return f"{count} papers in the collection match:"
+    elif (count > 1 and not asked_plural) or len(rest) > QUOTED_QUESTION_CHARS:
+        return f"{count} {noun} in the collection {'matches' if count == 1 else 'match'}:"
     return f"{count} {noun} in the collection {verb} {rest}:".replace("  ", " ")
 
 

@@ -293,3 +293,17 @@ def test_what_about_is_a_follow_up(default_chat):
     answer = default_chat.ask("What about training time?", history=history)
     assert cited_titles(answer) == {"Fast Model Editing at Scale"}
     assert "Fast Model Editing at Scale" in answer.standalone_question
+
+
+def test_lead_line_conjugates_and_does_not_repeat_a_long_question():
+    from rag.extractive import lead_line
+
+    assert lead_line("Which papers study grokking?", 1) == (
+        "1 paper in the collection studies grokking:"
+    )
+    assert lead_line("Which paper studies grokking?", 1) == (
+        "1 paper in the collection studies grokking:"
+    )
+    assert lead_line("Which paper studies grokking?", 2) == "2 papers in the collection match:"
+    long = "Which papers train language models with several rewards " + "that compete " * 8 + "?"
+    assert lead_line(long, 3) == "3 papers in the collection match:"
