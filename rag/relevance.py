@@ -113,13 +113,12 @@ def found(term: str, tokens: set[str]) -> bool:
     )
 
 
-def term_coverage(weights: dict[str, float], text: str, but_heaviest: bool = False) -> float:
-    """The share of the terms' weight that `text` holds; with `but_heaviest`, without the
-    heaviest term it holds (a near miss shares one salient word and nothing else)."""
+def term_coverage(weights: dict[str, float], tokens: set[str], but_heaviest: bool = False) -> float:
+    """The share of the terms' weight that `tokens` hold; with `but_heaviest`, without the
+    heaviest term they hold (a near miss shares one salient word and nothing else)."""
     total = sum(weights.values())
     if not total:
         return 0.0
-    tokens = set(tokenize([text])[0])
     held = [w for term, w in weights.items() if found(term, tokens)]
     if but_heaviest and held:
         held.remove(max(held))
@@ -148,17 +147,18 @@ def assess(
         for source in sources
     ]
     top = max(best_sentences, default=0.0)
+    texts = tokenize([f"{source.hit.title} {source.abstract}" for source in sources])
     return [
         Relevance(
             source=source,
             chunk=source.hit.score,
             sentence=sentence,
             behind=top - sentence,
-            coverage=term_coverage(weights, f"{source.hit.title} {source.abstract}"),
-            breadth=term_coverage(weights, f"{source.hit.title} {source.abstract}", True),
+            coverage=term_coverage(weights, set(tokens)),
+            breadth=term_coverage(weights, set(tokens), but_heaviest=True),
             domain=float(vector @ centroid),
         )
-        for source, sentence in zip(sources, best_sentences, strict=True)
+        for source, sentence, tokens in zip(sources, best_sentences, texts, strict=True)
     ]
 
 
@@ -219,7 +219,11 @@ def statement_support(
     if not terms:
         return Support(1.0, similarity, 1.0 if numbered else 0.0)
     weights = rarity_weights(terms, paper_frequency, max(papers, 1))
-    shares = {s.index: term_coverage(weights, s.text) for s in source.sentences}
+    sentence_tokens = tokenize([s.text for s in source.sentences])
+    shares = {
+        s.index: term_coverage(weights, set(tokens))
+        for s, tokens in zip(source.sentences, sentence_tokens, strict=True)
+    }
     return Support(
         max(shares.values(), default=0.0),
         similarity,

@@ -30,6 +30,7 @@ GENERATION_KEY = "paperchat_generation"
 EMBEDDING_KEY = "paperchat_embedding"  # the model whose vectors the collection holds
 LEGACY_EMBEDDING = "all-MiniLM-L6-v2"  # collections from before the key was recorded
 READ_PAGE = 1000  # Chroma rows read or deleted per request
+SENTENCE_CACHE_PAPERS = 5000  # papers whose sentences are kept in memory
 COSINE = {"hnsw": {"space": "cosine"}}
 
 
@@ -106,6 +107,7 @@ class VectorStore:
     def __init__(self, settings: Settings, embeddings: VectorEmbeddings) -> None:
         self.client = open_client(settings)
         self.embeddings = embeddings
+        self._sentence_cache: dict[tuple[str, str], list[StoredSentence]] = {}
         self.name = settings.chroma.collection
         self.langchain = Chroma(
             collection_name=self.name,
@@ -166,7 +168,18 @@ class VectorStore:
 
     def sentences(self, versions: dict[str, str]) -> dict[str, list[StoredSentence]]:
         """Each paper's sentences in abstract order, with their vectors, for papers given as
-        paper id -> content hash. Sentences not stored yet are embedded now and kept."""
+        paper id -> content hash. Sentences not stored yet are embedded now and kept. A
+        version's sentences never change, so the last few thousand read are kept in memory:
+        search and the answer ask for the same papers in turn."""
+        cached = {p: self._sentence_cache.get((p, v)) for p, v in versions.items()}
+        missing = {p: versions[p] for p, hit in cached.items() if hit is None}
+        found = self._read_sentences(missing)
+        if len(self._sentence_cache) > SENTENCE_CACHE_PAPERS:
+            self._sentence_cache.clear()
+        self._sentence_cache.update(((p, missing[p]), found[p]) for p in found if found[p])
+        return {p: cached[p] or found.get(p, []) for p in versions}
+
+    def _read_sentences(self, versions: dict[str, str]) -> dict[str, list[StoredSentence]]:
         found: dict[str, list[StoredSentence]] = {p: [] for p in versions}
         if not versions:
             return found

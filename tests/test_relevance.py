@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from rag.chain import not_stated
+from rag.keyword import tokenize
 from rag.relevance import (
     QUANTITY,
     found,
@@ -39,10 +40,10 @@ def test_coverage_weighs_rare_terms_and_breadth_leaves_out_the_heaviest():
     frequency = {"protein": 0, "structur": 5, "learn": 40}.get
     weights = rarity_weights(["protein", "structur", "learn"], frequency, 59)
     assert weights["protein"] > weights["structur"] > weights["learn"] > 0
-    text = "We learn the structure of graphs."
+    tokens = set(tokenize(["We learn the structure of graphs."])[0])
     share = (weights["structur"] + weights["learn"]) / sum(weights.values())
-    assert term_coverage(weights, text) == pytest.approx(share)
-    assert term_coverage(weights, text, but_heaviest=True) == pytest.approx(
+    assert term_coverage(weights, tokens) == pytest.approx(share)
+    assert term_coverage(weights, tokens, but_heaviest=True) == pytest.approx(
         weights["learn"] / sum(weights.values())
     )
 
