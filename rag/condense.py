@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from rag.extractive import names_title
 from rag.keyword import STOPWORDS
+from rag.relevance import title_head
 
 Message = dict[str, str]
 REFERS_BACK = re.compile(
@@ -63,7 +64,7 @@ def mentioned(text: str, titles: Sequence[str]) -> list[str]:
     """The titles `text` names (in full or by their head), in the order it names them."""
 
     def position(title: str) -> int:
-        head = re.split(r"[:?]", title, maxsplit=1)[0].strip()
+        head = title_head(title)
         return next((i for i in (text.find(title), text.find(head)) if i >= 0), len(text))
 
     return sorted((t for t in titles if t and names_title(text, t)), key=position)

@@ -15,7 +15,7 @@ import numpy as np
 
 from rag.context import Source
 from rag.keyword import tokenize
-from rag.relevance import ACRONYM, DEFINING_SENTENCE, QUANTITY, found, introduces
+from rag.relevance import ACRONYM, DEFINING_SENTENCE, QUANTITY, found, introduces, title_head
 from rag.store import StoredSentence
 
 Kind = Literal["list", "compare", "fact"]
@@ -205,7 +205,7 @@ def names_title(question: str, title: str) -> bool:
     """Whether the question names the paper by its title or the title's head, the part
     before ":" or "?" ("Lyra", "On-Policy or Off-Policy Learning"). A head of up to three
     words must appear as written ("Lyra", not "video generation models")."""
-    head = re.split(r"[:?]", title, maxsplit=1)[0].strip()
+    head = title_head(title)
     if plain(title) in plain(question):
         return True
     if head == title.strip() or not head:
@@ -246,7 +246,7 @@ def mention_position(question: str, source: Source) -> int:
     """Where the question first names the paper (by its title's head or an acronym it
     introduces), so that papers are answered in the order asked; the end when unknown."""
     lowered = question.casefold()
-    head = re.split(r"[:?]", source.hit.title, maxsplit=1)[0].strip().casefold()
+    head = title_head(source.hit.title).casefold()
     names = [head] + [a.casefold() for a in ACRONYM.findall(question) if introduces(source, a)]
     return min((i for i in map(lowered.find, names) if i >= 0), default=len(question))
 

@@ -162,6 +162,12 @@ def assess(
     ]
 
 
+def title_head(title: str) -> str:
+    """The part of a title before ":" or "?", by which papers are named ("Lyra" of "Lyra:
+    Orchestrating ..."); the whole title when it has neither."""
+    return re.split(r"[:?]", title, maxsplit=1)[0].strip()
+
+
 def introduces(source: Source, name: str) -> bool:
     """Whether the paper gives `name` (an acronym or coined word) as its own: in its title or
     just after "we propose/introduce", "called". A model, benchmark or field it only uses or
@@ -180,8 +186,7 @@ def naming_terms(question: str, source: Source) -> set[str]:
     """The terms by which the question names the paper: the words of its title's head
     ("Lyra" of "Lyra: Orchestrating ...", the whole of a title without a colon) when the
     question holds them all, and the acronyms it introduces."""
-    head = re.split(r"[:?]", source.hit.title, maxsplit=1)[0]
-    words = set(tokenize([head])[0])
+    words = set(tokenize([title_head(source.hit.title)])[0])
     naming = words if words <= set(tokenize([question])[0]) else set()
     for acronym in ACRONYM.findall(question):
         if introduces(source, acronym):
