@@ -20,6 +20,7 @@ from rag.environment import install_tiktoken_files
 from rag.ingest import Ingester, IngestReport, Progress, Source
 from rag.keyword import KeywordIndex
 from rag.llm import LLMAnswerer
+from rag.local_llm import EmbeddedServer
 from rag.prompts import load_prompts
 from rag.search import (
     Filters,
@@ -96,11 +97,25 @@ class PaperChat:
         return load_prompts(self.settings.prompts_dir)
 
     @cached_property
+    def local_model(self) -> EmbeddedServer | None:
+        """llama.cpp serving PAPERCHAT_LLM_GGUF, started on its first question; else None."""
+        llm = self.settings.llm
+        if llm.gguf is None:
+            return None
+        return EmbeddedServer(llm.gguf, llm.context, llm.threads, llm.port)
+
+    @cached_property
     def llm(self) -> LLMAnswerer | None:
-        """The LLM answerer when OPENAI_API_KEY or OPENAI_BASE_URL is set, else None."""
+        """The LLM answerer when PAPERCHAT_LLM_GGUF, OPENAI_API_KEY or OPENAI_BASE_URL is set,
+        else None. An embedded model is used before a server."""
         if not self.settings.llm_configured:
             return None
-        return LLMAnswerer(self.settings, self.prompts)
+        return LLMAnswerer(self.settings, self.prompts, self.local_model)
+
+    def close(self) -> None:
+        """Stop the embedded language model, if one runs (it also stops with the process)."""
+        if "local_model" in self.__dict__ and self.local_model:
+            self.local_model.close()
 
     @cached_property
     def chain(self) -> AnswerChain:

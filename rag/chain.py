@@ -16,8 +16,10 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
 import numpy as np
+import tiktoken
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
+from rag.attribute import Attributor, Claim, attribution_notice
 from rag.cite import CITATION, CitationFilter
 from rag.condense import (
     REFERS_BACK,
@@ -53,7 +55,7 @@ from rag.relevance import (
     statement_support,
 )
 from rag.search import Filters, Hit, HybridSearch, Mode, content_hash_of
-from rag.split import split_sentences
+from rag.split import ENCODING, split_sentences
 from rag.store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -75,6 +77,9 @@ SINGULAR_LIST = re.compile(
 # A paper this likely to address the question overrides the field test, and joins a
 # singular list (on dev, no near miss's best paper reaches 0.6).
 SURE = 0.8
+CHECKED_PAPERS = 8  # the papers a model is asked about, one by one, for a list
+TOKENIZER_SLACK = 1.2  # a model's tokenizer may count a text this much longer than cl100k_base
+NOTHING_SUPPORTED = "No sentence of the language model's answer is supported by its sources."
 
 
 # Terminal escape sequences, then control characters and U+FFFD (what undecodable bytes become).
@@ -131,8 +136,9 @@ class Answer:
     timings: dict[str, float]
     standalone_question: str = ""
     notices: list[str] = field(default_factory=list)
-    fell_back: bool = False  # the LLM failed and the extractive answer stood in
+    fell_back: bool = False  # the LLM failed, or wrote nothing supported: extractive stood in
     sources: list[Hit] = field(default_factory=list)
+    claims: list[Claim] = field(default_factory=list)  # an LLM answer's sentences, checked
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -246,6 +252,15 @@ class AnswerChain:
             )
         return self.llm is not None and state["answerer"] in ("llm", "auto")
 
+    def writer(self, state: dict, listing: bool) -> Literal["extractive", "llm", "per_paper"]:
+        """Who writes the answer: the offline answerer, the LLM, or (for a list, with
+        PAPERCHAT_LLM_LISTS=per_paper) code from the LLM's verdict on each paper."""
+        if not self.use_llm(state):
+            return EXTRACTIVE
+        if listing and self.settings.llm.lists != "free":
+            return self.settings.llm.lists
+        return "llm"
+
     def prepare(self, question: str, history: list[dict] | None, answerer: Answerer) -> dict:
         """The state just before generation: sources, their relevance and what is used."""
         state = {"mode": "hybrid", "question": question, "history": history}
@@ -342,11 +357,13 @@ class AnswerChain:
         extractive = self.relevant(
             relevance, named, answer.min_relevance, state["k"], listing, singular
         )
+        writer = self.writer(state, listing)
         relevant = extractive
         # With an LLM, only clearly irrelevant papers are dropped: the model reads the rest
-        # and answers NO_ANSWER when they do not answer the question.
-        if self.use_llm(state):
-            relevant = self.relevant(relevance, named, answer.llm_min_relevance, state["k"], False)
+        # and answers NO_ANSWER when they do not answer the question, or says which do.
+        if writer != EXTRACTIVE:
+            most = CHECKED_PAPERS if writer == "per_paper" else state["k"]
+            relevant = self.relevant(relevance, named, answer.llm_min_relevance, most, False)
         shown = candidates[: state["k"]] + [
             s for s in relevant if s not in candidates[: state["k"]]
         ]
@@ -368,6 +385,7 @@ class AnswerChain:
             "relevant": relevant,
             "extractive": extractive,
             "unstated": unstated,
+            "writer": writer,
             "question_vector": asked,
         }
 
@@ -425,13 +443,13 @@ class AnswerChain:
 
     def _generate(self, state: dict) -> Iterator[str | Answer]:
         started = time.perf_counter()
-        use_llm = self.use_llm(state)
+        use_llm = state["writer"] == "llm"
         answer = Answer(
             question=state["question"],
             text="",
             citations=[],
             abstained=False,
-            answerer=self.llm.name if use_llm else EXTRACTIVE,
+            answerer=EXTRACTIVE if state["writer"] == EXTRACTIVE else self.llm.name,
             timings=state["timings"],
             standalone_question=state["standalone"],
             notices=state["notices"],
@@ -448,14 +466,34 @@ class AnswerChain:
             return
 
         sources: list[Source] = state["sources"] if use_llm else state["relevant"]
-        context, used = render_context(sources, self.settings.answer.context_tokens)
+        budget = self.settings.answer.context_tokens
+        if use_llm:
+            budget = min(budget, self._room_for_sources(state["standalone"]))
+        context, used = render_context(sources, budget)
+        if use_llm and not used:
+            window = self.settings.llm.context
+            reason = f"No source fits the language model's context window ({window:,} tokens)."
+            notice = self._fall_back(answer, reason)
+            answer.text += notice
+            yield notice
+            use_llm = False
+            context, used = render_context(state["relevant"], self.settings.answer.context_tokens)
+        elif use_llm and len(used) < len(sources):
+            notice = (
+                f"Only {len(used)} of {len(sources)} sources fit the language model's context"
+                f" window ({self.settings.llm.context:,} tokens)."
+            )
+            answer.notices.append(notice)
+            answer.text += f"*{notice}*\n\n"
+            yield f"*{notice}*\n\n"
         state["used"] = used
         citations = CitationFilter({s.number for s in used})
-        pieces = (
-            self._llm_pieces(state, context, answer)
-            if use_llm
-            else iter([self._extractive(state, used, answer)])
-        )
+        if use_llm:
+            pieces = self._llm_pieces(state, context, answer)
+        elif state["writer"] == "per_paper":
+            pieces = self._checked_list(state, answer)
+        else:
+            pieces = iter([self._extractive(state, used, answer)])
         for piece in pieces:
             if piece is ABSTAIN:
                 yield from self._abstain(state, answer)
@@ -493,43 +531,108 @@ class AnswerChain:
             query, vector = state["question"], state["question_vector"]
         # A named paper's own name says nothing about which of its sentences answers.
         terms = asked_terms(query, state["named"]) or key_terms(query) or tokenize([query])[0]
-        weights = rarity_weights(terms, self.keyword.paper_frequency, self.keyword.paper_count)
+        weights = self.rarity(terms)
         draft = extractive_answer(
             state["question"], query, vector, relevant, state["named"], state["unstated"], weights
         )
         answer.abstained = draft.not_stated
         return draft.text
 
+    def _room_for_sources(self, question: str) -> int:
+        """The tokens the sources may take in the model's window, beside the prompt and the
+        answer (counted with cl100k_base, with room for a tokenizer that counts more)."""
+        llm = self.settings.llm
+        prompt = len(tiktoken.get_encoding(ENCODING).encode(self.llm.bare_prompt(question)))
+        return int((llm.context - llm.max_tokens) / TOKENIZER_SLACK) - prompt
+
+    def _fall_back(self, answer: Answer, reason: str, after_text: bool = False) -> str:
+        """Mark the answer as the offline one, and the notice that says why, to show."""
+        answer.fell_back = True
+        answer.answerer = EXTRACTIVE
+        notice = f"{reason} This is the offline answer."
+        answer.notices.append(notice)
+        return f"\n\n*{notice}*\n\n" if after_text else f"*{notice}*\n\n"
+
     def _llm_pieces(self, state: dict, context: str, answer: Answer) -> Iterator[str | object]:
-        """The LLM's answer; ABSTAIN if it says NO_ANSWER; on failure, the extractive answer."""
-        head, deciding = "", True
+        """The LLM's answer, each claim checked against the sources as it streams (see
+        rag/attribute.py); ABSTAIN if it says NO_ANSWER. When the model fails or none of its
+        claims is supported, the extractive answer follows with a notice why."""
+        attributor = Attributor(state["used"], self.embed, self.rarity)
+        outcome: dict[str, Any] = {}
+        text = self._model_text(state, context, outcome)
         try:
-            for piece in self.llm.stream(state["standalone"], context):
-                if not deciding:
-                    yield piece
-                    continue
-                head += piece  # hold the start back while it may still be NO_ANSWER
-                if NO_ANSWER.startswith(head.strip()):
-                    continue
-                if head.strip().startswith(NO_ANSWER):
+            for piece in text:
+                if piece is ABSTAIN:
                     yield ABSTAIN
                     return
-                deciding = False
-                yield head
+                yield attributor.feed(piece)
+                if attributor.looping:
+                    text.close()  # stops the request, and the model with it
+                    outcome["finish_reason"] = "loop"
+                    break
         except LLMError as exc:
             log.warning("LLM failed, using the extractive answer: %s", exc)
-            answer.fell_back = True
-            answer.answerer = EXTRACTIVE
-            notice = f"The language model failed: {exc}. This is the offline answer."
+            reason = f"The language model failed: {exc}."
+        else:
+            reason = ""
+        stopped = bool(reason) or outcome.get("finish_reason") == "loop"
+        yield attributor.finish(complete=not stopped)  # a sentence cut off is not shown
+        answer.claims = attributor.claims
+        if outcome.get("finish_reason") == "length":
+            answer.notices.append(
+                f"The model's answer was cut off at {self.settings.llm.max_tokens} tokens"
+                " (PAPERCHAT_LLM_MAX_TOKENS)."
+            )
+        elif outcome.get("finish_reason") == "loop":
+            answer.notices.append("The model kept repeating itself and was stopped.")
+        if notice := attribution_notice(attributor.claims):
             answer.notices.append(notice)
-            yield f"*{notice}*\n\n" if deciding else f"\n\n*{notice}*\n\n"
-            if not state["extractive"]:  # offline, no paper addresses the question
+        if not attributor.supported:
+            reason = reason or NOTHING_SUPPORTED
+        if not reason:
+            return
+        yield self._fall_back(answer, reason, bool(attributor.supported))
+        if not state["extractive"]:  # offline, no paper addresses the question
+            yield ABSTAIN
+            return
+        yield self._extractive(state, state["used"], answer)
+
+    def _checked_list(self, state: dict, answer: Answer) -> Iterator[str | object]:
+        """A list of the papers the model says address the question, one verdict per paper,
+        each quoted and cited by code. ABSTAIN when it says no to every one."""
+        chosen = []
+        for source in state["used"]:
+            try:
+                if self.llm.addresses(state["standalone"], source.hit.title, source.abstract):
+                    chosen.append(source)
+            except LLMError as exc:
+                yield self._fall_back(answer, f"The language model failed: {exc}.")
+                chosen = [s for s in state["extractive"] if s in state["used"]]
+                break
+        if not chosen:
+            yield ABSTAIN
+            return
+        yield self._extractive({**state, "extractive": chosen}, chosen, answer)
+
+    def _model_text(self, state: dict, context: str, outcome: dict) -> Iterator[str | object]:
+        """The model's text as it streams, or ABSTAIN when it is NO_ANSWER."""
+        head = ""
+        pieces = self.llm.stream(state["standalone"], context, outcome)
+        for piece in pieces:
+            head += piece  # hold the start back while it may still be NO_ANSWER
+            if NO_ANSWER.startswith(head.strip()):
+                continue
+            if head.strip().startswith(NO_ANSWER):
                 yield ABSTAIN
                 return
-            yield self._extractive(state, state["used"], answer)
+            yield head
+            yield from pieces
             return
-        if deciding:  # the stream ended while the answer could still be NO_ANSWER
-            yield ABSTAIN if head.strip() == NO_ANSWER else head
+        yield ABSTAIN if head.strip() == NO_ANSWER else head
+
+    def rarity(self, terms: list[str]) -> dict[str, float]:
+        """Each term's weight by how few papers of the collection hold it."""
+        return rarity_weights(terms, self.keyword.paper_frequency, self.keyword.paper_count)
 
     def _abstain(self, state: dict, answer: Answer) -> Iterator[str]:
         answer.abstained = True

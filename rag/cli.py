@@ -20,10 +20,11 @@ from rich.table import Table
 
 from rag.api import PaperChat
 from rag.chain import Answer
-from rag.config import settings_errors
+from rag.config import LLMSettings, Settings, settings_errors
 from rag.embed import EmbeddingError
 from rag.ingest import PaperNotFound
 from rag.load import LoadError
+from rag.local_llm import LocalModelError
 from rag.search import FilterError, Filters, Hit
 from rag.store import StoreUnavailable
 
@@ -170,7 +171,7 @@ def search(
 
 def answerer_label(answer: Answer) -> str:
     if answer.fell_back:
-        return "offline extractive (the language model failed)"
+        return "offline extractive (in place of the language model)"
     return "offline extractive" if answer.answerer == "extractive" else answer.answerer
 
 
@@ -209,6 +210,20 @@ AnswererOption = Annotated[
 ]
 
 
+GgufOption = Annotated[
+    Path | None,
+    typer.Option("--gguf", help="Answer with this GGUF model, run by llama.cpp in-process."),
+]
+
+
+def open_chat(gguf: Path | None = None) -> PaperChat:
+    """PaperChat with the settings of the environment; `--gguf` overrides PAPERCHAT_LLM_GGUF."""
+    settings = Settings()
+    if gguf is not None:
+        settings.llm = LLMSettings.model_validate({**settings.llm.model_dump(), "gguf": gguf})
+    return PaperChat(settings)
+
+
 def check_answerer(answerer: str | None) -> None:
     if answerer not in (None, "auto", "extractive", "llm"):
         fail(f"--answerer must be auto, extractive or llm, not {answerer!r}")
@@ -222,13 +237,14 @@ def ask(
     date_to: DateToOption = "",
     author: AuthorOption = "",
     source: SourceOption = "",
+    gguf: GgufOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
 ) -> None:
     """Answer a question from the collection, citing the papers it rests on."""
     check_answerer(answerer)
     with user_errors():
         filters = Filters(date_from=date_from, date_to=date_to, author=author, source=source)
-        chat = PaperChat()
+        chat = open_chat(gguf)
         if as_json:
             emit_json(chat.ask(question, answerer=answerer, filters=filters).to_dict())
             return
@@ -236,11 +252,11 @@ def ask(
 
 
 @app.command(name="chat")
-def chat_command(answerer: AnswererOption = None) -> None:
+def chat_command(answerer: AnswererOption = None, gguf: GgufOption = None) -> None:
     """A conversation in the terminal: follow-up questions understand what came before."""
     check_answerer(answerer)
     with user_errors():
-        chat = PaperChat()
+        chat = open_chat(gguf)
     console.print("Ask about the papers. An empty line or Ctrl-D quits.")
     history: list[dict] = []
     while True:
@@ -284,11 +300,17 @@ def serve(
     no_auth: Annotated[
         bool, typer.Option("--no-auth", help="Allow no login off loopback.")
     ] = False,
+    gguf: GgufOption = None,
 ) -> None:
     """Serve the chat web UI (http://127.0.0.1:7860 by default)."""
     with user_errors():
-        chat = PaperChat()
+        chat = open_chat(gguf)
         secret = chat.settings.auth.get_secret_value() if chat.settings.auth else None
+        if chat.local_model:  # load the model now, not on the first question
+            try:
+                chat.local_model.url  # noqa: B018
+            except LocalModelError as exc:
+                fail(str(exc))
     auth = ui_auth(host, no_auth, secret)
     from ui.app import serve as serve_ui  # gradio loads only for this command
 
@@ -353,6 +375,7 @@ def eval_command(
         Path, typer.Option(help="Folder for results.json, report.md, plots (one per set).")
     ] = Path("eval-results"),
     judge: Annotated[bool, typer.Option(help="Faithfulness, with the LLM as judge.")] = False,
+    gguf: GgufOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON.")] = False,
     min_recall: Annotated[float | None, typer.Option(help="Gate: recall@k at least.")] = None,
     min_mrr: Annotated[float | None, typer.Option(help="Gate: MRR at least.")] = None,
@@ -375,7 +398,7 @@ def eval_command(
         fail("question sets need different file names: their results go to --out/<name>/")
     results: dict[str, dict[str, Any]] = {}
     with user_errors(), ExitStack() as stack:
-        chat = PaperChat()
+        chat = open_chat(gguf)
         if papers is not None:
             errors.print(f"Building a scratch collection from {papers}…", highlight=False)
             chat = stack.enter_context(scratch_collection(papers, chat.settings))

@@ -17,6 +17,8 @@ from pydantic import (
 )
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from rag.local_llm import check_gguf
+
 COLLECTION_NAME = re.compile(r"[a-zA-Z0-9][a-zA-Z0-9._-]*[a-zA-Z0-9]")
 IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
 RULE_START = re.compile(r"^(?:String|Input|Value) should ")
@@ -85,6 +87,23 @@ class LLMSettings(BaseModel):
     max_tokens: int = Field(700, ge=16, le=32768)
     timeout: float = Field(60.0, gt=0, description="seconds per request")
     max_retries: int = Field(2, ge=0, le=10, description="retries on 429, 5xx and timeouts")
+    lists: Literal["extractive", "per_paper", "free"] = Field(
+        "extractive",
+        description="an LLM's 'which papers' answers: code's list, a verdict per paper, or free",
+    )
+    gguf: Path | None = Field(
+        None, description="a GGUF model that llama.cpp runs inside PaperChat; unset: none"
+    )
+    context: int = Field(
+        4096, ge=512, le=1_048_576, description="the model's context window in tokens"
+    )
+    threads: int = Field(0, ge=0, le=256, description="llama.cpp threads; 0 means one per core")
+    port: int = Field(0, ge=0, le=65535, description="llama.cpp's loopback port; 0: a free one")
+
+    @field_validator("gguf")
+    @classmethod
+    def _is_gguf(cls, path: Path | None) -> Path | None:
+        return check_gguf(path) if path else None
 
 
 class AnswerSettings(BaseModel):
@@ -152,7 +171,7 @@ class Settings(BaseSettings):
 
     @property
     def llm_configured(self) -> bool:
-        return bool(self.openai_api_key or self.openai_base_url)
+        return bool(self.openai_api_key or self.openai_base_url or self.llm.gguf)
 
     @model_validator(mode="after")
     def _resolve_paths(self) -> Settings:

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rag.api import PaperChat
-from rag.chain import Answer
+from rag.chain import EXTRACTIVE, Answer
 from rag.config import Settings
 from rag.extractive import search_query
 from rag.search import Mode
@@ -74,6 +74,10 @@ def summary_metrics(k: int) -> list[str]:
         "abstention_accuracy",
         "false_abstention",
         "faithfulness",
+        "claims_cited",
+        "claims_supported",
+        "claims_kept",
+        "fell_back",
     ]
 
 
@@ -232,6 +236,24 @@ def faithfulness(answer: Answer, supports: Callable[[str, str], bool]) -> float 
     return supported / len(claims)
 
 
+def claim_shares(answer: Answer) -> dict[str, float | None]:
+    """For an answer the LLM wrote (or failed to): the share of its claim sentences that
+    carried a citation, that their own citation supports, and that the answer kept
+    (attributed, rag/attribute.py); and whether it fell back. None for offline answers."""
+    model_wrote = answer.answerer != EXTRACTIVE or answer.fell_back
+    claims = [c for c in answer.claims if c.status != "repeated"]
+    shares: dict[str, float | None] = dict.fromkeys(
+        ("claims_cited", "claims_supported", "claims_kept")
+    )
+    if claims:
+        shares = {
+            "claims_cited": sum(bool(c.cited) for c in claims) / len(claims),
+            "claims_supported": sum(c.status == "cited" for c in claims) / len(claims),
+            "claims_kept": sum(c.source is not None for c in claims) / len(claims),
+        }
+    return shares | {"fell_back": float(answer.fell_back) if model_wrote else None}
+
+
 def mean(values: Sequence[float | None]) -> float | None:
     present = [v for v in values if v is not None]
     return sum(present) / len(present) if present else None
@@ -289,6 +311,7 @@ def score(
             "abstained": float(answer.abstained),
             "faithfulness": judge(answer) if judge and not answer.abstained else None,
         }
+        | claim_shares(answer)
     )
     problems = []
     if answer.abstained and not question.expects_abstention:
@@ -348,6 +371,18 @@ def summarize(records: list[Record], k: int) -> dict[str, Any]:
         "abstention_accuracy": avg("abstained", unanswerable),
         "false_abstention": avg("abstained", answerable),
         "faithfulness": avg("faithfulness"),
+        "claims_cited": avg("claims_cited"),
+        "claims_supported": avg("claims_supported"),
+        "claims_kept": avg("claims_kept"),
+        "fell_back": (
+            int(sum(fell))
+            if (
+                fell := [
+                    r.metrics["fell_back"] for r in records if r.metrics["fell_back"] is not None
+                ]
+            )
+            else None
+        ),
         "recall_curve": [avg(f"recall@{n}") for n in range(1, MAX_K + 1)],
         "latency_ms": {
             stage: {"p50": statistics.median(values) * 1000, "p95": percentile(values, 0.95) * 1000}

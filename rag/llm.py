@@ -1,11 +1,14 @@
-"""The LLM answerer: `ChatOpenAI` against OpenAI or any OpenAI-compatible server.
+"""The LLM answerer: `ChatOpenAI` against OpenAI, any OpenAI-compatible server, or a GGUF
+model that llama.cpp runs inside PaperChat (rag/local_llm.py).
 
 Errors become `LLMError` with a message fit for the user; the key never appears in one.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
+from functools import cached_property
 
 import openai
 from langchain_core.output_parsers import StrOutputParser
@@ -13,8 +16,14 @@ from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
 
 from rag.config import Settings
+from rag.local_llm import EmbeddedServer, LocalModelError, model_name
 
 NO_ANSWER = "NO_ANSWER"
+BRIEF_TOKENS = 96  # enough for a yes or no with its reason, or a rewritten question
+# What servers say when a prompt exceeds the model's window (llama.cpp, OpenAI, vLLM).
+CONTEXT_ERROR = re.compile(
+    r"exceed_context_size|context_length_exceeded|context (?:length|size)", re.I
+)
 
 
 class LLMError(RuntimeError):
@@ -25,18 +34,18 @@ class BrokenStream(RuntimeError):
     """A stream that ended without the server saying it was finished."""
 
 
-def make_chat_model(settings: Settings) -> ChatOpenAI:
+def make_chat_model(settings: Settings, base_url: str | None, max_tokens: int) -> ChatOpenAI:
     llm = settings.llm
     extra_body = None
-    if settings.openai_base_url:
+    if base_url:
         # langchain-openai sends only max_completion_tokens, which llama.cpp's server ignores.
-        extra_body = {"max_tokens": llm.max_tokens}
+        extra_body = {"max_tokens": max_tokens}
     return ChatOpenAI(
         model=llm.model,
         api_key=settings.openai_api_key or "not-needed",
-        base_url=settings.openai_base_url,
+        base_url=base_url,
         temperature=llm.temperature,
-        max_completion_tokens=llm.max_tokens,
+        max_completion_tokens=max_tokens,
         timeout=llm.timeout,
         max_retries=llm.max_retries,
         streaming=True,
@@ -50,9 +59,8 @@ def causes(error: BaseException | None) -> Iterator[BaseException]:
         error = error.__cause__ or error.__context__
 
 
-def describe(error: Exception, settings: Settings) -> str:
+def describe(error: Exception, settings: Settings, where: str) -> str:
     """What went wrong, in words for the user (LangChain and openai wrap the real cause)."""
-    where = settings.openai_base_url or "the OpenAI API"
     chain = list(causes(error))
 
     def found(*types: type | str) -> BaseException | None:
@@ -66,6 +74,19 @@ def describe(error: Exception, settings: Settings) -> str:
                 return cause
         return None
 
+    if local := found(LocalModelError):
+        return str(local)
+    if (status := found(openai.BadRequestError)) and CONTEXT_ERROR.search(
+        f"{status} {getattr(status, 'body', '')}"
+    ):
+        body = getattr(status, "body", None)
+        window = body.get("n_ctx") if isinstance(body, dict) else None
+        told = f"{window}" if isinstance(window, int) else "its window"
+        return (
+            f"the question and its sources do not fit the context window of the language model"
+            f" at {where}: set PAPERCHAT_LLM_CONTEXT={told}"
+            f" (now {settings.llm.context:,} tokens)"
+        )
     if found(openai.AuthenticationError):
         return f"the language model at {where} refused the API key (HTTP 401)"
     if found(openai.RateLimitError):
@@ -84,57 +105,89 @@ def describe(error: Exception, settings: Settings) -> str:
 class LLMAnswerer:
     """Streams grounded answers and rewrites follow-ups, with the prompts from `prompts/`."""
 
-    def __init__(self, settings: Settings, prompts: dict[str, str]) -> None:
+    def __init__(
+        self, settings: Settings, prompts: dict[str, str], local: EmbeddedServer | None = None
+    ) -> None:
         self.settings = settings
-        self.model = make_chat_model(settings)
+        self.local = local
         self.answer_prompt = ChatPromptTemplate.from_messages(
             [("system", prompts["system"]), ("human", prompts["answer"])]
         )
-        self.condense_chain = (
-            ChatPromptTemplate.from_messages([("human", prompts["condense"])])
-            | self.model
-            | StrOutputParser()
-        )
-        self.judge_chain = (
-            ChatPromptTemplate.from_messages([("human", prompts["judge"])])
-            | self.model
-            | StrOutputParser()
-        )
+        self.condense_prompt = ChatPromptTemplate.from_messages([("human", prompts["condense"])])
+        self.judge_prompt = ChatPromptTemplate.from_messages([("human", prompts["judge"])])
+        self.check_prompt = ChatPromptTemplate.from_messages([("human", prompts["check"])])
 
     @property
     def name(self) -> str:
-        return self.settings.llm.model
+        """The model that answers: the GGUF file's name for the embedded one."""
+        return model_name(self.local.gguf) if self.local else self.settings.llm.model
 
-    def stream(self, question: str, context: str) -> Iterator[str]:
-        """Answer text as it arrives. Raises LLMError, also when the stream breaks off."""
+    @property
+    def where(self) -> str:
+        if self.local:
+            return f"llama.cpp ({self.local.gguf.name})"
+        return self.settings.openai_base_url or "the OpenAI API"
+
+    @property
+    def base_url(self) -> str | None:
+        """The server's URL; an embedded model's server starts here (raises LocalModelError)."""
+        return self.local.url if self.local else self.settings.openai_base_url
+
+    @cached_property
+    def model(self) -> ChatOpenAI:
+        """The chat model that writes answers."""
+        return make_chat_model(self.settings, self.base_url, self.settings.llm.max_tokens)
+
+    @cached_property
+    def brief_model(self) -> ChatOpenAI:
+        """The same model for short replies (a verdict, a rewritten question): a model that
+        rambles is cut off early."""
+        return make_chat_model(self.settings, self.base_url, BRIEF_TOKENS)
+
+    def _invoke(self, prompt: ChatPromptTemplate, **values: str) -> str:
+        try:
+            return (prompt | self.brief_model | StrOutputParser()).invoke(values)
+        except Exception as exc:
+            raise LLMError(describe(exc, self.settings, self.where)) from exc
+
+    def stream(self, question: str, context: str, outcome: dict | None = None) -> Iterator[str]:
+        """Answer text as it arrives; `outcome["finish_reason"]` is set at the end ("length"
+        when max_tokens cut it). Raises LLMError, also when the stream breaks off."""
         messages = self.answer_prompt.format_messages(sources=context, question=question)
-        received = finished = False
+        received = False
+        finish_reason = None
         try:
             for chunk in self.model.stream(messages):
-                finished = finished or bool(chunk.response_metadata.get("finish_reason"))
+                finish_reason = finish_reason or chunk.response_metadata.get("finish_reason")
                 text = chunk.content if isinstance(chunk.content, str) else ""
                 if text:
                     received = True
                     yield text
-            if received and not finished:
+            if received and not finish_reason:
                 raise BrokenStream
         except Exception as exc:
-            raise LLMError(describe(exc, self.settings)) from exc
+            raise LLMError(describe(exc, self.settings, self.where)) from exc
         if not received:
-            where = self.settings.openai_base_url or "the OpenAI API"
-            raise LLMError(f"the language model at {where} sent an empty answer")
+            raise LLMError(f"the language model at {self.where} sent an empty answer")
+        if outcome is not None:
+            outcome["finish_reason"] = finish_reason
+
+    def bare_prompt(self, question: str) -> str:
+        """The answer prompt without its sources, to measure what room the sources have."""
+        messages = self.answer_prompt.format_messages(sources="", question=question)
+        return "\n".join(str(m.content) for m in messages)
+
+    def addresses(self, question: str, title: str, abstract: str) -> bool:
+        """The model's verdict on whether one paper addresses the question (prompts/check.txt
+        asks for yes or no, then the sentence that shows it)."""
+        reply = self._invoke(self.check_prompt, question=question, title=title, abstract=abstract)
+        return reply.strip().lstrip("*#->\"' ").lower().startswith("yes")
 
     def supports(self, claim: str, evidence: str) -> bool:
         """The model's verdict on whether `evidence` supports `claim` (for evaluation)."""
-        try:
-            reply = self.judge_chain.invoke({"claim": claim, "evidence": evidence})
-        except Exception as exc:
-            raise LLMError(describe(exc, self.settings)) from exc
+        reply = self._invoke(self.judge_prompt, claim=claim, evidence=evidence)
         return reply.strip().lower().startswith("yes")
 
     def condense(self, question: str, history: str) -> str:
-        try:
-            rewritten = self.condense_chain.invoke({"history": history, "question": question})
-        except Exception as exc:
-            raise LLMError(describe(exc, self.settings)) from exc
+        rewritten = self._invoke(self.condense_prompt, history=history, question=question)
         return rewritten.strip().strip('"') or question

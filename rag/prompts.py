@@ -12,6 +12,7 @@ PLACEHOLDERS = {
     "condense": {"history", "question"},
     "abstain": {"topic"},
     "judge": {"claim", "evidence"},
+    "check": {"question", "title", "abstract"},
 }
 
 

@@ -186,11 +186,13 @@ def test_ask_shows_every_notice(run, tmp_path, fake):
     question = "哪些论文研究奖励过度优化"
     assert ENGLISH_ONLY in run("ask", question).stdout
     assert json.loads(run("ask", question, "--json").stdout)["notices"] == [ENGLISH_ONLY]
-    fake.script(Reply(text="Ensembles help [1][7]."))  # [7] is no source: a notice at the end
+    claim = "Learned reward models are susceptible to overoptimization"
+    fake.script(Reply(text=f"{claim} [1][7]. {claim} [1]."))  # [7] is no source; a repeat
     llm = {"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-test", "PAPERCHAT_LLM_MODEL": "m"}
-    shown = run("ask", "Which papers address reward overoptimization?", **llm).stdout
-    assert "Ensembles help [1]." in shown
+    shown = run("ask", "What are learned reward models susceptible to?", **llm).stdout
+    assert f"{claim} [1]." in shown and "answered by m" in shown
     assert "Removed 1 citation(s) to sources that do not exist." in shown
+    assert "left out 1 repeated" in shown  # a notice that comes after the text
 
 
 @pytest.mark.parametrize(

@@ -12,10 +12,13 @@ from fake_openai import Reply
 from test_search import OVEROPTIMIZATION
 
 from rag.api import PaperChat
-from rag.chain import Answer
+from rag.attribute import LOOP_REPEATS
+from rag.chain import CHECKED_PAPERS, NOTHING_SUPPORTED, Answer
+from rag.llm import BRIEF_TOKENS
 
 QUESTION = "Which papers address reward overoptimization?"
 SECRET = "sk-test-DO-NOT-LEAK-1234"
+ENSEMBLES = "Reward model ensembles help mitigate overoptimization [1]."
 
 
 @pytest.fixture
@@ -25,7 +28,7 @@ def llm_chat(default_chat, fake):
         update={"openai_base_url": fake.url, "openai_api_key": SECRET}
     )
     settings.llm = settings.llm.model_copy(
-        update={"model": "fake-model", "timeout": 2.0, "max_retries": 1}
+        update={"model": "fake-model", "timeout": 2.0, "max_retries": 1, "lists": "free"}
     )
     chat = PaperChat(settings)
     chat.__dict__.update(
@@ -39,13 +42,24 @@ def sources_in(request: dict) -> str:
 
 
 def test_streamed_llm_answer_with_checked_citations(llm_chat, fake):
-    fake.script(Reply(text="Two papers: ensembles [2] and an SFT regularizer [1][9]. See [2]."))
+    fake.script(
+        Reply(
+            text="Two papers do. The SFT loss acts as an adversarial regularizer against"
+            " overoptimization [2][9]. Reward model ensembles help mitigate overoptimization"
+            " [1]. See [2]."
+        )
+    )
     *pieces, answer = list(llm_chat.stream(QUESTION))
-    assert len(pieces) > 3  # it really streamed
+    assert len(pieces) > 1  # it streamed sentence by sentence
     assert "".join(pieces) == answer.text
-    assert answer.text == "Two papers: ensembles [1] and an SFT regularizer [2]. See [1]."
+    assert answer.text == (
+        "Two papers do. The SFT loss acts as an adversarial regularizer against"
+        " overoptimization [1]. Reward model ensembles help mitigate overoptimization [2]."
+        " See [1]."
+    )
     assert answer.answerer == "fake-model" and not answer.fell_back
     assert answer.notices == ["Removed 1 citation(s) to sources that do not exist."]
+    assert [c.status for c in answer.claims] == ["cited", "cited"]
     assert [c.number for c in answer.citations] == [1, 2]
     assert {c.title for c in answer.citations} <= {h.title for h in answer.sources}
     for citation in answer.citations:  # the quote is a sentence of the cited abstract
@@ -62,9 +76,9 @@ def test_streamed_llm_answer_with_checked_citations(llm_chat, fake):
 
 
 def test_rate_limit_is_retried(llm_chat, fake):
-    fake.script(Reply(status=429), Reply(text="Ensembles help [1]."))
+    fake.script(Reply(status=429), Reply(text=ENSEMBLES))
     answer = llm_chat.ask(QUESTION)
-    assert answer.text == "Ensembles help [1]." and answer.answerer == "fake-model"
+    assert answer.text == ENSEMBLES and answer.answerer == "fake-model"
     assert len(fake.requests) == 2
 
 
@@ -88,10 +102,10 @@ def test_failures_fall_back_to_the_extractive_answer(llm_chat, fake, replies, re
 
 
 def test_truncated_stream_keeps_what_came_and_adds_the_offline_answer(llm_chat, fake):
-    fake.script(Reply(text="Ensembles of reward models [1] help because", cut_after=5))
+    fake.script(Reply(text=f"{ENSEMBLES} They work because", cut_after=9))
     *pieces, answer = list(llm_chat.stream(QUESTION))
     assert "".join(pieces) == answer.text
-    assert answer.text.startswith("Ensembles of reward models [1]")
+    assert answer.text.startswith(ENSEMBLES + "\n\n*The language model failed")
     assert "broke off" in answer.notices[-1] and answer.fell_back
     assert "2 papers in the collection address reward overoptimization" in answer.text
     assert {c.title for c in answer.citations} == OVEROPTIMIZATION
@@ -101,7 +115,7 @@ def test_unreachable_endpoint_falls_back(default_chat):
     settings = default_chat.settings.model_copy(
         update={"openai_base_url": f"http://127.0.0.1:{free_port()}/v1"}
     )
-    settings.llm = settings.llm.model_copy(update={"max_retries": 0})
+    settings.llm = settings.llm.model_copy(update={"max_retries": 0, "lists": "free"})
     chat = PaperChat(settings)
     chat.__dict__.update(
         store=default_chat.store, keyword=default_chat.keyword, embeddings=default_chat.embeddings
@@ -122,7 +136,7 @@ def test_the_model_reads_sources_the_offline_threshold_would_drop(llm_chat, fake
     clearly irrelevant papers are kept from it, and it may answer NO_ANSWER itself."""
     llm_chat.settings.answer = llm_chat.settings.answer.model_copy(update={"min_relevance": 0.99})
     assert llm_chat.ask(QUESTION, answerer="extractive").abstained  # offline: nothing qualifies
-    fake.script(Reply(text="Ensembles mitigate it [1]."))
+    fake.script(Reply(text=ENSEMBLES))
     answer = llm_chat.ask(QUESTION)
     assert not answer.abstained and answer.answerer == "fake-model"
     assert all(title in sources_in(fake.requests[-1]) for title in OVEROPTIMIZATION)
@@ -200,3 +214,50 @@ def test_the_api_key_never_reaches_logs_answers_or_reports(llm_chat, fake, caplo
     logged = caplog.text + " ".join(str(r.args) for r in caplog.records)
     assert SECRET not in logged and "Bearer" not in logged
     assert written and all(SECRET.encode() not in path.read_bytes() for path in written)
+
+
+def test_an_answer_of_bare_citation_markers_is_replaced_with_a_notice(llm_chat, fake):
+    fake.script(Reply(text="[1]"))
+    answer = llm_chat.ask(QUESTION)
+    assert answer.fell_back and answer.answerer == "extractive"
+    assert answer.text.startswith(f"*{NOTHING_SUPPORTED} This is the offline answer.*")
+    assert {c.title for c in answer.citations} == OVEROPTIMIZATION
+
+
+def test_uncited_claims_are_cited_to_the_source_that_supports_them(llm_chat, fake):
+    fake.script(Reply(text=ENSEMBLES.replace(" [1]", "")))
+    answer = llm_chat.ask(QUESTION)
+    assert answer.text == ENSEMBLES and not answer.fell_back
+    assert answer.citations[0].title == "Reward Model Ensembles Help Mitigate Overoptimization"
+    assert "cited 1 that carried no citation" in answer.notices[-1]
+
+
+def test_a_looping_model_is_stopped(llm_chat, fake):
+    fake.script(Reply(text=" ".join([ENSEMBLES] * 40), chunk_delay=0.01))
+    answer = llm_chat.ask(QUESTION)
+    assert answer.text == ENSEMBLES and not answer.fell_back
+    assert "The model kept repeating itself and was stopped." in answer.notices
+    assert sum(c.status == "repeated" for c in answer.claims) == LOOP_REPEATS
+
+
+def test_lists_are_built_by_code_unless_asked_otherwise(llm_chat, fake):
+    llm_chat.settings.llm = llm_chat.settings.llm.model_copy(update={"lists": "extractive"})
+    answer = llm_chat.ask(QUESTION)
+    assert answer.answerer == "extractive" and not answer.fell_back and fake.requests == []
+    assert {c.title for c in answer.citations} == OVEROPTIMIZATION
+
+
+def test_per_paper_verdicts_decide_the_list(llm_chat, fake):
+    llm_chat.settings.llm = llm_chat.settings.llm.model_copy(update={"lists": "per_paper"})
+    fake.default = Reply(text="no")
+    fake.script(Reply(text="no"), Reply(text="Yes.\nOverestimation is mitigated."))
+    answer = llm_chat.ask(QUESTION)
+    asked = [sources_in(r) for r in fake.requests]
+    assert 2 < len(asked) <= CHECKED_PAPERS
+    assert all(a.count("Paper: ") == 1 and QUESTION in a for a in asked)
+    assert all(r["max_tokens"] == BRIEF_TOKENS for r in fake.requests)
+    second = asked[1].split("Paper: ")[1].split("\n")[0]
+    assert [c.title for c in answer.citations] == [second]
+    assert answer.answerer == "fake-model" and answer.text.startswith("1 paper")
+    fake.script(*[Reply(text="no")] * CHECKED_PAPERS)
+    assert llm_chat.ask(QUESTION).abstained  # no paper addresses it

@@ -392,8 +392,10 @@ def test_gradio_client_calls_the_chat_endpoint(server):
 def test_llm_answer_streams_into_the_page(tmp_path, cache_dir, open_page, server):
     with FakeOpenAI() as fake:
         fake.default = Reply(
-            text="Ensembles of reward models [1] mitigate it, and so does an SFT loss [2].",
-            chunk_delay=0.15,
+            text="Reward model ensembles help mitigate overoptimization [1]. The SFT loss acts"
+            " as an adversarial regularizer against overoptimization [2]. Both target reward"
+            " overoptimization in RLHF [1][2].",
+            chunk_delay=0.1,
         )
         settings = Settings(
             data_dir=tmp_path / "llm",
@@ -402,7 +404,7 @@ def test_llm_answer_streams_into_the_page(tmp_path, cache_dir, open_page, server
             openai_base_url=fake.url,
             openai_api_key="sk-ui-DO-NOT-LEAK-99",
         )
-        settings.llm = settings.llm.model_copy(update={"model": "fake-model"})
+        settings.llm = settings.llm.model_copy(update={"model": "fake-model", "lists": "free"})
         chat = PaperChat(settings)
         chat.ingest(DEFAULT_COLLECTION)
         app, url = start(chat)
@@ -411,11 +413,11 @@ def test_llm_answer_streams_into_the_page(tmp_path, cache_dir, open_page, server
             page.locator("#question textarea").fill("Which papers address reward overoptimization?")
             page.locator("#ask").click()
             lengths = set()
-            for _ in range(60):
+            for _ in range(200):
                 text = page.locator("#chat").inner_text()
-                if "Ensembles" in text:
+                if "ensembles" in text:
                     lengths.add(len(text))
-                if "SFT loss" in text:
+                if "Both target" in text:
                     break
                 page.wait_for_timeout(50)
             wait_for_turn(page, 0)

