@@ -468,7 +468,9 @@ def eval_table(
         values = [results[name]["summary"][config][metric] for name, config in columns]
         if all(v is None for v in values):
             continue
-        shown = ("n/a" if v is None else f"{v:.3f}" for v in values)
+        shown = (
+            "n/a" if v is None else f"{v:.3f}" if isinstance(v, float) else str(v) for v in values
+        )
         table.add_row(metric, *shown, targets.get(metric, ""))
     return table
 

@@ -13,12 +13,14 @@ import pytest
 from conftest import DEFAULT_COLLECTION, HF_JSON, ROOT
 from fake_openai import FakeOpenAI, Reply
 
+from rag.attribute import Claim
 from rag.chain import Answer, Citation
 from rag.eval import (
     TYPES,
     EvalError,
     citation_precision,
     citation_recall,
+    claim_shares,
     evaluate,
     faithfulness,
     hit_at_k,
@@ -301,3 +303,24 @@ def test_eval_on_a_scratch_collection_puts_sets_side_by_side_and_leaves_yours_al
 def write_set(path, rows: list[dict]):
     path.write_text("".join(json.dumps(row) + "\n" for row in rows))
     return path
+
+
+def test_claim_shares_of_an_llm_answer():
+    claims = [
+        Claim("a", [1], 0.9, "cited", 1),
+        Claim("b", [], 0.0, "added", 2),
+        Claim("c", [2], 0.1, "moved", 1),
+        Claim("d", [1], 0.2, "unsupported"),
+        Claim("d", [], 0.0, "repeated"),  # not counted
+    ]
+    answer = Answer("q", "a [1]", [], False, "some-model", {}, claims=claims)
+    assert claim_shares(answer) == {
+        "claims_cited": 0.75,
+        "claims_supported": 0.25,
+        "claims_kept": 0.75,
+        "fell_back": 0.0,
+    }
+    offline = Answer("q", "x", [], False, "extractive", {})
+    assert set(claim_shares(offline).values()) == {None}
+    failed = Answer("q", "x", [], False, "extractive", {}, fell_back=True)
+    assert claim_shares(failed)["fell_back"] == 1.0
