@@ -31,6 +31,7 @@ LOOP_REPEATS = 3  # a model that repeats this many sentences is looping
 # A mixed-case word, an acronym, or letters joined to digits: a dataset, model or method.
 NAME = re.compile(r"\b(?:[A-Z][a-z]+[A-Z][\w-]*|[A-Z]{2,}[\w-]*|[A-Za-z]+-?\d[\w-]*)")
 COMMON_NAME = math.log(10)  # rarity of a name that a tenth of the papers use ("LLM")
+LIST_MARKER = re.compile(r"\s*(?:(?:[-*+]|\d+[.)])\s+)?")  # "- " or "10. " before an item
 MARKUP = re.compile(r"^\s*(?:[-*+]|\d+[.)]|#+)\s+|[*_`#>]")
 LEADING_CITATIONS = re.compile(r"^(?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])+")
 TRAILING_PUNCTUATION = re.compile(r"([.!?:;]*)\s*$")
@@ -45,8 +46,8 @@ class Claim:
     """One sentence of the model's answer that states something, and what became of it."""
 
     text: str  # as the model wrote it, without citations or markup
-    cited: list[int]  # the source numbers the model cited
-    support: float  # how well the best of those supports it (0 when it cited none)
+    cited: list[int]  # the sources the model cited (as numbered in the answer, once done)
+    support: float  # how well `source` supports it; left out: how well the best source does
     status: Status
     source: int | None = None  # the source it is attributed to in the answer
 
@@ -150,11 +151,11 @@ class Attributor:
     def _line(self, line: str, ends_line: bool = True) -> str:
         """A finished line (or run of sentences), its claims checked; `ends_line` False when
         the line goes on, so that what follows on it is joined with a space."""
-        kept = [k for k in map(self._sentence, sentences_of(line)) if k]
+        marker = "" if self._mid_line else LIST_MARKER.match(line).group()
+        kept = [k for k in map(self._sentence, sentences_of(line[len(marker) :])) if k]
         shown = ""
-        if kept:
-            prefix = " " if self._mid_line else line[: len(line) - len(line.lstrip())]
-            shown = prefix + " ".join(kept)
+        if kept:  # a list item whose sentences are all left out goes with its marker
+            shown = (" " if self._mid_line else marker) + " ".join(kept)
             self._mid_line = True
         if ends_line:
             self._mid_line = False
@@ -165,7 +166,7 @@ class Attributor:
         text = plain_claim(sentence)
         if not any(c.isalnum() for c in text):
             return ""  # citation markers and nothing else
-        key = text.casefold()
+        key = re.sub(r"\d+", "#", text.casefold())  # "Paper 3: X" repeats "Paper 2: X"
         if key in self._seen:  # a model that loops
             self.claims.append(Claim(text, [], 0.0, "repeated"))
             return ""
@@ -183,11 +184,12 @@ class Attributor:
             source = max(cited, key=lambda n: scores.get(n, 0.0))
             self.claims.append(Claim(text, cited, own, "cited", source))
             return sentence
-        if best is None or scores[best] < self.min_support:
-            self.claims.append(Claim(text, cited, own, "unsupported"))
+        found = scores[best] if best is not None else 0.0
+        if found < self.min_support:
+            self.claims.append(Claim(text, cited, found, "unsupported"))
             return ""
         status: Status = "moved" if cited else "added"
-        self.claims.append(Claim(text, cited, own, status, best))
+        self.claims.append(Claim(text, cited, found, status, best))
         return cite_at_end(CITATION.sub("", sentence).rstrip(), best)
 
     def scores(self, claim: str, terms: list[str]) -> dict[int, float]:

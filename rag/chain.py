@@ -79,7 +79,11 @@ SINGULAR_LIST = re.compile(
 SURE = 0.8
 CHECKED_PAPERS = 8  # the papers a model is asked about, one by one, for a list
 TOKENIZER_SLACK = 1.2  # a model's tokenizer may count a text this much longer than cl100k_base
-NOTHING_SUPPORTED = "No sentence of the language model's answer is supported by its sources."
+NOTHING_SUPPORTED = "No sentence of {model}'s answer is supported by its sources."
+LIST_BY_CODE = (
+    "This list was built from the relevance model, not by the language model"
+    " (PAPERCHAT_LLM_LISTS=extractive; per_paper or free let the model decide)."
+)
 
 
 # Terminal escape sequences, then control characters and U+FFFD (what undecodable bytes become).
@@ -480,14 +484,16 @@ class AnswerChain:
             context, used = render_context(state["relevant"], self.settings.answer.context_tokens)
         elif use_llm and len(used) < len(sources):
             notice = (
-                f"Only {len(used)} of {len(sources)} sources fit the language model's context"
-                f" window ({self.settings.llm.context:,} tokens)."
+                f"Only {len(used)} of the {len(sources)} candidate papers fit the language"
+                f" model's context window ({self.settings.llm.context:,} tokens)."
             )
             answer.notices.append(notice)
             answer.text += f"*{notice}*\n\n"
             yield f"*{notice}*\n\n"
         state["used"] = used
         citations = CitationFilter({s.number for s in used})
+        if state["writer"] == EXTRACTIVE and self.use_llm(state):  # a list, by the setting
+            answer.notices.append(LIST_BY_CODE)
         if use_llm:
             pieces = self._llm_pieces(state, context, answer)
         elif state["writer"] == "per_paper":
@@ -518,6 +524,9 @@ class AnswerChain:
                 answer.notices.append(
                     f"Removed {len(citations.dropped)} citation(s) to sources that do not exist."
                 )
+        for claim in answer.claims:  # as numbered in the answer
+            claim.cited = [citations.numbers[n] for n in claim.cited if n in citations.numbers]
+            claim.source = citations.numbers.get(claim.source) if claim.source else None
         answer.timings["verify"] = time.perf_counter() - started
         yield answer
 
@@ -571,12 +580,12 @@ class AnswerChain:
                     outcome["finish_reason"] = "loop"
                     break
         except LLMError as exc:
-            log.warning("LLM failed, using the extractive answer: %s", exc)
+            log.info("LLM failed, using the extractive answer: %s", exc)
             reason = f"The language model failed: {exc}."
         else:
             reason = ""
-        stopped = bool(reason) or outcome.get("finish_reason") == "loop"
-        yield attributor.finish(complete=not stopped)  # a sentence cut off is not shown
+        cut = bool(reason) or outcome.get("finish_reason") in ("loop", "length")
+        yield attributor.finish(complete=not cut)  # a sentence cut off is not shown
         answer.claims = attributor.claims
         if outcome.get("finish_reason") == "length":
             answer.notices.append(
@@ -588,7 +597,7 @@ class AnswerChain:
         if notice := attribution_notice(attributor.claims):
             answer.notices.append(notice)
         if not attributor.supported:
-            reason = reason or NOTHING_SUPPORTED
+            reason = reason or NOTHING_SUPPORTED.format(model=self.llm.name)
         if not reason:
             return
         yield self._fall_back(answer, reason, bool(attributor.supported))

@@ -20,11 +20,11 @@ from rich.table import Table
 
 from rag.api import PaperChat
 from rag.chain import Answer
-from rag.config import LLMSettings, Settings, settings_errors
+from rag.config import Settings, settings_errors
 from rag.embed import EmbeddingError
 from rag.ingest import PaperNotFound
 from rag.load import LoadError
-from rag.local_llm import LocalModelError
+from rag.local_llm import LocalModelError, check_gguf
 from rag.search import FilterError, Filters, Hit
 from rag.store import StoreUnavailable
 
@@ -220,7 +220,10 @@ def open_chat(gguf: Path | None = None) -> PaperChat:
     """PaperChat with the settings of the environment; `--gguf` overrides PAPERCHAT_LLM_GGUF."""
     settings = Settings()
     if gguf is not None:
-        settings.llm = LLMSettings.model_validate({**settings.llm.model_dump(), "gguf": gguf})
+        try:
+            settings.llm = settings.llm.model_copy(update={"gguf": check_gguf(gguf)})
+        except ValueError as exc:
+            fail(f"--gguf: {exc}")
     return PaperChat(settings)
 
 

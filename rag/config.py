@@ -177,6 +177,11 @@ class Settings(BaseSettings):
     def _resolve_paths(self) -> Settings:
         self.data_dir = self.data_dir.expanduser().resolve()
         self.cache_dir = (self.cache_dir or self.data_dir / "cache").expanduser().resolve()
+        if self.llm.context <= self.llm.max_tokens:
+            raise ValueError(
+                f"PAPERCHAT_LLM_CONTEXT ({self.llm.context}) must be larger than"
+                f" PAPERCHAT_LLM_MAX_TOKENS ({self.llm.max_tokens}): the answer fits in it"
+            )
         if self.chunk.overlap >= self.chunk.tokens:
             raise ValueError(
                 f"PAPERCHAT_CHUNK_OVERLAP ({self.chunk.overlap}) must be smaller than"

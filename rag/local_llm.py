@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -28,6 +29,8 @@ class LocalModelError(RuntimeError):
 def check_gguf(path: Path) -> Path:
     """`path`, resolved, when it is a readable GGUF file; else ValueError saying what it is."""
     path = path.expanduser().resolve()
+    if path.is_dir():
+        raise ValueError(f"{path} is a folder, not a GGUF model file")
     if not path.is_file():
         raise ValueError(f"there is no file {path}")
     try:
@@ -49,6 +52,15 @@ def bundled_gguf() -> Path | None:
         if found:
             return found[0]
     return None
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def model_name(gguf: Path) -> str:
@@ -90,11 +102,16 @@ class EmbeddedServer:
         params.port = self.port  # 0: the system picks a free one
         params.hostnames = ["127.0.0.1"]
         params.verbosity = 0  # llama.cpp's log goes to stderr; errors only
+        if self.port and not port_is_free(self.port):
+            raise LocalModelError(
+                f"port {self.port} is in use: set PAPERCHAT_LLM_PORT to another, or 0 for any"
+            )
         started = time.perf_counter()
         try:
             self._server = xllamacpp.Server(params)
         except Exception as exc:
-            raise LocalModelError(f"llama.cpp could not load {self.gguf.name}: {exc}") from exc
+            reason = str(exc).rstrip(".")
+            raise LocalModelError(f"llama.cpp could not load {self.gguf.name} ({reason})") from exc
         self._url = self._server.listening_address.rstrip("/")
         self._wait_healthy()
         log.info("llama.cpp serves %s at %s", self.gguf.name, self._url)

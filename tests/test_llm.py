@@ -13,7 +13,7 @@ from test_search import OVEROPTIMIZATION
 
 from rag.api import PaperChat
 from rag.attribute import LOOP_REPEATS
-from rag.chain import CHECKED_PAPERS, NOTHING_SUPPORTED, Answer
+from rag.chain import CHECKED_PAPERS, LIST_BY_CODE, NOTHING_SUPPORTED, Answer
 from rag.llm import BRIEF_TOKENS
 
 QUESTION = "Which papers address reward overoptimization?"
@@ -220,7 +220,8 @@ def test_an_answer_of_bare_citation_markers_is_replaced_with_a_notice(llm_chat, 
     fake.script(Reply(text="[1]"))
     answer = llm_chat.ask(QUESTION)
     assert answer.fell_back and answer.answerer == "extractive"
-    assert answer.text.startswith(f"*{NOTHING_SUPPORTED} This is the offline answer.*")
+    reason = NOTHING_SUPPORTED.format(model="fake-model")
+    assert answer.text.startswith(f"*{reason} This is the offline answer.*")
     assert {c.title for c in answer.citations} == OVEROPTIMIZATION
 
 
@@ -244,6 +245,7 @@ def test_lists_are_built_by_code_unless_asked_otherwise(llm_chat, fake):
     llm_chat.settings.llm = llm_chat.settings.llm.model_copy(update={"lists": "extractive"})
     answer = llm_chat.ask(QUESTION)
     assert answer.answerer == "extractive" and not answer.fell_back and fake.requests == []
+    assert answer.notices == [LIST_BY_CODE]  # said after the text: not a failure
     assert {c.title for c in answer.citations} == OVEROPTIMIZATION
 
 
