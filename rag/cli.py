@@ -326,8 +326,8 @@ def serve(
                 " machine's; choose another with --port or --host"
             )
     url = app.local_url.rstrip("/")
-    console.print(f"PaperChat is running at {url} — press Ctrl+C to stop", highlight=False)
-    try:
+    try:  # Ctrl+C may come as soon as the line is out
+        console.print(f"PaperChat is running at {url} — press Ctrl+C to stop", highlight=False)
         while app.is_running:
             time.sleep(0.2)
     except KeyboardInterrupt:
