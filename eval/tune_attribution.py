@@ -16,7 +16,7 @@ from pathlib import Path
 
 import rag  # noqa: F401  (telemetry off first)
 from rag import attribute
-from rag.attribute import Attributor, plain_claim
+from rag.attribute import Attributor, plain_claim, support
 from rag.config import Settings
 from rag.eval import scratch_collection
 from rag.relevance import key_terms
@@ -49,7 +49,7 @@ def score(rows, term_weight: float, threshold: float) -> dict[str, float | None]
     """The share of supported claims kept and of unsupported claims refused."""
     kept, refused = [], []
     for label, _, coverage, meaning, missing in rows:
-        value = 0.0 if missing else term_weight * coverage + (1 - term_weight) * max(meaning, 0)
+        value = support(coverage, meaning, missing, term_weight)
         (kept if label else refused).append(value >= threshold if label else value < threshold)
     return {
         "kept": sum(kept) / len(kept) if kept else None,

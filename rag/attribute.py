@@ -195,12 +195,7 @@ class Attributor:
     def scores(self, claim: str, terms: list[str]) -> dict[int, float]:
         """Each source's support for the claim: its share of the claim's terms (by rarity)
         and its nearest sentence's cosine; 0 when it lacks a figure the claim states."""
-        return {
-            number: 0.0
-            if missing
-            else TERM_WEIGHT * coverage + (1 - TERM_WEIGHT) * max(meaning, 0.0)
-            for number, (coverage, meaning, missing) in self.parts(claim, terms).items()
-        }
+        return {number: support(*parts) for number, parts in self.parts(claim, terms).items()}
 
     def parts(self, claim: str, terms: list[str]) -> dict[int, tuple[float, float, bool]]:
         """Per source: the claim's term coverage, its best sentence cosine, and whether a
@@ -224,6 +219,13 @@ class Attributor:
         """Whether a name is the field's common vocabulary ("LLM", "RL"), not a specific one."""
         rarity = self.weigh(tokenize([name])[0])
         return bool(rarity) and min(rarity.values()) < COMMON_NAME
+
+
+def support(
+    coverage: float, meaning: float, missing: bool, term_weight: float = TERM_WEIGHT
+) -> float:
+    """A source's support for a claim from its parts (`Attributor.parts`)."""
+    return 0.0 if missing else term_weight * coverage + (1 - term_weight) * max(meaning, 0.0)
 
 
 def cite_at_end(sentence: str, number: int) -> str:

@@ -53,8 +53,7 @@ def with_llm(chat: PaperChat, **changes) -> PaperChat:
     """A PaperChat like `chat` with other LLM settings, sharing its model server."""
     settings = chat.settings.model_copy()
     settings.llm = settings.llm.model_copy(update=changes)
-    other = PaperChat(settings)
-    other.__dict__.update(store=chat.store, keyword=chat.keyword, embeddings=chat.embeddings)
+    other = share_collection(PaperChat(settings), chat)
     if "gguf" not in changes:
         other.__dict__["local_model"] = chat.local_model
     return other
