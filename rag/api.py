@@ -5,8 +5,9 @@ from __future__ import annotations
 import logging
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -17,9 +18,12 @@ from chromadb.errors import InternalError
 from rag.chain import Answer, AnswerChain, Answerer
 from rag.config import Settings
 from rag.environment import install_tiktoken_files
+from rag.fetch import Fetcher, FetchError, FetchReport, check_arxiv_ids, papers_in
+from rag.fetch import Progress as FetchProgress
 from rag.ingest import Ingester, IngestReport, Progress, Source
 from rag.keyword import KeywordIndex
 from rag.llm import LLMAnswerer
+from rag.load import Paper
 from rag.local_llm import EmbeddedServer
 from rag.prompts import load_prompts
 from rag.search import (
@@ -216,6 +220,62 @@ class PaperChat:
         with self.writing():
             self.sync_keyword_index()
             return self.ingester.ingest(sources, progress)
+
+    def fetch_daily(
+        self, days: list[date], refresh: bool = False, progress: FetchProgress | None = None
+    ) -> FetchReport:
+        """Fetch the Hugging Face Daily Papers of `days` and ingest them. A paper on several
+        days is stored once, with the first day. Days saved before are read from disk unless
+        `refresh`. Raises FetchError, whose `report` says what was fetched and ingested."""
+        fetcher, report = Fetcher(self.settings), FetchReport()
+        papers: dict[str, Paper] = {}
+
+        def collect() -> None:
+            for day, path, downloaded in fetcher.daily(days, refresh, progress):
+                (report.downloaded if downloaded else report.reused).append(str(day))
+                for paper in papers_in(path, f"daily_papers/{path.name}", report):
+                    if paper.paper_id in papers:
+                        report.repeated += 1
+                    else:
+                        papers[paper.paper_id] = paper
+
+        return self._fetched(collect, papers, report)
+
+    def days_since_last_fetch(self) -> list[date]:
+        """The days after the last Daily Papers day fetched, up to today (that day too when
+        its page could still grow). Raises ValueError when nothing was fetched before."""
+        return Fetcher(self.settings).since_last()
+
+    def fetch_arxiv(self, ids: list[str], progress: FetchProgress | None = None) -> FetchReport:
+        """Fetch papers by arXiv id (or URL) from the arXiv API and ingest them."""
+        ids = check_arxiv_ids(ids)
+        fetcher, report = Fetcher(self.settings), FetchReport()
+        papers: dict[str, Paper] = {}
+
+        def collect() -> None:
+            for batch, path in fetcher.arxiv(ids, progress):
+                report.downloaded.append(path.name)
+                for paper in papers_in(path, f"arxiv/{path.name}", report):
+                    papers.setdefault(paper.paper_id, paper)
+                report.missing += [i for i in batch if i not in papers]
+
+        return self._fetched(collect, papers, report)
+
+    def _fetched(
+        self, collect: Callable[[], None], papers: dict[str, Paper], report: FetchReport
+    ) -> FetchReport:
+        """Run `collect`, then ingest what it found even when it failed part way."""
+        try:
+            collect()
+        except FetchError as exc:
+            report.error = str(exc)
+        report.papers = len(papers)
+        report.ingest = self.ingest(list(papers.values()))
+        if report.error:
+            failure = FetchError(report.error)
+            failure.report = report
+            raise failure
+        return report
 
     def search(
         self,

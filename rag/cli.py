@@ -99,6 +99,115 @@ def ingest(
         fail(f"nothing ingested: every record of {files} was skipped", code=1)
 
 
+@app.command()
+def fetch(
+    ids: Annotated[
+        list[str] | None,
+        typer.Argument(help="arXiv ids or URLs, with --arxiv.", show_default=False),
+    ] = None,
+    day: Annotated[str, typer.Option("--date", help="One day, YYYY-MM-DD.")] = "",
+    date_from: Annotated[str, typer.Option("--from", help="First day, YYYY-MM-DD.")] = "",
+    date_to: Annotated[str, typer.Option("--to", help="Last day (default: today).")] = "",
+    week: Annotated[str, typer.Option(help="An ISO week, YYYY-Www.")] = "",
+    month: Annotated[str, typer.Option(help="A month, YYYY-MM.")] = "",
+    since_last: Annotated[
+        bool, typer.Option("--since-last", help="From the day after the last fetched to today.")
+    ] = False,
+    arxiv: Annotated[bool, typer.Option("--arxiv", help="Fetch the given arXiv ids.")] = False,
+    refresh: Annotated[
+        bool, typer.Option(help="Download days again, though they were saved before.")
+    ] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
+) -> None:
+    """Add the papers of Hugging Face Daily Papers days, or arXiv papers by id."""
+    from rag.fetch import (
+        FetchError,
+        FetchReport,
+        days_from,
+        days_of_month,
+        days_of_week,
+        parse_day,
+        today,
+    )
+
+    chosen = [
+        name
+        for name, given in (
+            ("--date", day),
+            ("--from", date_from),
+            ("--week", week),
+            ("--month", month),
+            ("--since-last", since_last),
+            ("--arxiv", arxiv),
+        )
+        if given
+    ]
+    if ids and not arxiv:
+        fail(f"unexpected argument {ids[0]!r}: arXiv ids go after --arxiv")
+    if len(chosen) != 1:
+        given = f" (got {' and '.join(chosen)})" if chosen else ""
+        fail(
+            "say what to fetch with one of --date, --from [--to], --week, --month,"
+            f" --since-last or --arxiv IDS{given}"
+        )
+    if date_to and not date_from:
+        fail("--to needs --from")
+    columns = (
+        TextColumn("fetching {task.fields[step]}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with user_errors():
+        chat = PaperChat()
+        if arxiv:
+            if not ids:
+                fail("--arxiv needs at least one arXiv id")
+            days = []
+        elif day:
+            days = [parse_day(day, "--date")]
+        elif date_from:
+            first = parse_day(date_from, "--from")
+            last = parse_day(date_to, "--to") if date_to else today()
+            if last < first:
+                fail(f"--to ({last}) is before --from ({first})")
+            days = days_from(first, last)
+        elif week:
+            days = days_of_week(week)
+        elif month:
+            days = days_of_month(month)
+        else:
+            days = chat.days_since_last_fetch()
+        if not (arxiv or days):
+            fail("those days are all after today: nothing to fetch", code=1)
+        with Progress(*columns, console=errors, transient=True, disable=as_json) as bar:
+            task = bar.add_task("fetch", total=None, step="")
+
+            def advance(done: int, total: int, step: str) -> None:
+                bar.update(task, completed=done, total=total, step=step)
+
+            try:
+                if arxiv:
+                    report = chat.fetch_arxiv(ids or [], progress=advance)
+                else:
+                    report = chat.fetch_daily(days, refresh, progress=advance)
+            except FetchError as exc:
+                report = exc.report or FetchReport(error=str(exc))
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        for line in [*map(str, report.skipped[:10]), *report.ingest.skipped_lines()]:
+            errors.print(f"[yellow]skipped[/] {line}", highlight=False)
+        if len(report.skipped) > 10:
+            errors.print(
+                f"[yellow]skipped[/] {len(report.skipped) - 10} more records", highlight=False
+            )
+        what = "requests" if arxiv else "days"
+        console.print(f"{what.capitalize()}: {report.summary()}", highlight=False)
+    if report.error:
+        fail(report.error)
+
+
 def print_hits(hits: list[Hit]) -> None:
     if not hits:
         console.print("[dim]No matching papers.[/]")

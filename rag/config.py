@@ -106,6 +106,29 @@ class LLMSettings(BaseModel):
         return check_gguf(path) if path else None
 
 
+class HFSettings(BaseModel):
+    """Hugging Face Daily Papers, which `paperchat fetch` reads."""
+
+    endpoint: str = Field("https://huggingface.co", description="the Hub, or a mirror of its API")
+    page_size: int = Field(100, ge=1, le=1000, description="papers asked for per request")
+
+
+class ArxivSettings(BaseModel):
+    """The arXiv API, which `paperchat fetch --arxiv` reads."""
+
+    endpoint: str = Field("https://export.arxiv.org", description="the arXiv API's server")
+    spacing: float = Field(3.0, ge=0, description="seconds between requests, as arXiv asks")
+
+
+class FetchSettings(BaseModel):
+    """How `paperchat fetch` treats a slow, busy or failing server."""
+
+    timeout: float = Field(30.0, gt=0, description="seconds per request")
+    retries: int = Field(4, ge=0, le=20, description="retries of a 429, 5xx or timeout")
+    backoff: float = Field(2.0, ge=0, description="seconds before the first retry, then doubled")
+    max_wait: float = Field(300.0, ge=0, description="the longest wait a 429 may ask for")
+
+
 class AnswerSettings(BaseModel):
     """Grounded answers: how many papers, when to abstain, how much context."""
 
@@ -160,6 +183,12 @@ class Settings(BaseSettings):
     search: SearchSettings = SearchSettings()
     llm: LLMSettings = LLMSettings()
     answer: AnswerSettings = AnswerSettings()
+    hf: HFSettings = HFSettings()
+    arxiv: ArxivSettings = ArxivSettings()
+    fetch: FetchSettings = FetchSettings()
+    hf_token: SecretStr | None = Field(
+        None, validation_alias=AliasChoices("HF_TOKEN"), description="sent to the Hub only"
+    )
     prompts_dir: Path | None = Field(None, description="prompt files overriding prompts/")
     auth: SecretStr | None = Field(None, description="user:password for the web UI")
     openai_api_key: SecretStr | None = Field(

@@ -79,6 +79,7 @@ class PaperInfo:
     source: str
     authors: str  # casefolded, "; "-joined
     date_num: int  # YYYYMMDD, 0 when unknown
+    listed_num: int = 0  # the day on Daily Papers, YYYYMMDD; 0 when unknown
 
     @classmethod
     def from_metadata(cls, metadata: dict) -> PaperInfo:
@@ -88,6 +89,7 @@ class PaperInfo:
             source=str(metadata.get("source") or ""),
             authors=str(metadata.get("authors") or "").casefold(),
             date_num=int(metadata.get("date_num") or 0),
+            listed_num=int(metadata.get("listed_num") or 0),
         )
 
 
@@ -261,6 +263,10 @@ class Snapshot:
     @cached_property
     def paper_dates(self) -> np.ndarray:
         return np.array([p.date_num for p in self.papers], np.int32)
+
+    @cached_property
+    def listed_dates(self) -> np.ndarray:
+        return np.array([p.listed_num for p in self.papers], np.int32)
 
     @cached_property
     def author_text(self) -> tuple[str, np.ndarray]:
@@ -473,12 +479,16 @@ class KeywordIndex:
             if mask is None or mask[row]
         ]
 
-    def mask(self, dates: tuple[int, int] | None, source: str, author: str) -> np.ndarray:
-        """Which rows pass the filters: dates inclusive, exact source, author substring."""
+    def mask(
+        self, dates: tuple[int, int] | None, source: str, author: str, listed: bool = False
+    ) -> np.ndarray:
+        """Which rows pass the filters: dates inclusive (the Daily Papers day when `listed`,
+        else the paper's date), exact source, author substring."""
         snapshot = self.snapshot
         accepted = np.ones(len(snapshot.papers), bool)
         if dates:
-            accepted &= (snapshot.paper_dates >= dates[0]) & (snapshot.paper_dates <= dates[1])
+            days = snapshot.listed_dates if listed else snapshot.paper_dates
+            accepted &= (days >= dates[0]) & (days <= dates[1])
         if source:
             accepted &= np.array([p.source == source for p in snapshot.papers], bool)
         if author:

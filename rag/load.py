@@ -13,7 +13,7 @@ import json
 import re
 import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import astuple, dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -24,10 +24,59 @@ HEADER_DATE = re.compile(r"^(?:[A-Z][a-z]{2,8}) \d{1,2}(?:, (\d{4}))?$")
 ATOM = "{http://www.w3.org/2005/Atom}"
 MAX_TITLE_CHARS = 300
 MAX_RECORD_BYTES = 1_000_000  # a JSONL line longer than this is skipped unread
+MAX_KEYWORDS = 20
 
 
 class LoadError(ValueError):
     """A path that cannot be read as a collection at all."""
+
+
+@dataclass(frozen=True)
+class Listing:
+    """What Hugging Face Daily Papers says of a paper besides its text; empty elsewhere."""
+
+    listed: str = ""  # ISO day the paper entered Daily Papers (its `date` is arXiv's)
+    upvotes: int | None = None
+    comments: int | None = None
+    github: str = ""
+    project_page: str = ""
+    keywords: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "listed", parse_date(self.listed))
+        object.__setattr__(self, "upvotes", count_or_none(self.upvotes))
+        object.__setattr__(self, "comments", count_or_none(self.comments))
+        object.__setattr__(self, "github", web_link(self.github))
+        object.__setattr__(self, "project_page", web_link(self.project_page))
+        keywords = tuple(dict.fromkeys(k for k in map(squash, self.keywords or ()) if k))
+        object.__setattr__(self, "keywords", keywords[:MAX_KEYWORDS])
+
+    def __bool__(self) -> bool:
+        return self != Listing()
+
+    def to_metadata(self) -> dict[str, str | int]:
+        """Chroma metadata (str and int values only; unknown counts are left out)."""
+        metadata = {
+            "listed": self.listed,
+            "listed_num": int(self.listed.replace("-", "")) if self.listed else 0,
+            "github": self.github,
+            "project_page": self.project_page,
+            "keywords": "; ".join(self.keywords),
+            "upvotes": self.upvotes,
+            "comments": self.comments,
+        }
+        return {k: v for k, v in metadata.items() if v is not None}
+
+    @classmethod
+    def from_metadata(cls, metadata: dict[str, Any]) -> Listing:
+        return cls(
+            listed=str(metadata.get("listed") or ""),
+            upvotes=metadata.get("upvotes"),
+            comments=metadata.get("comments"),
+            github=str(metadata.get("github") or ""),
+            project_page=str(metadata.get("project_page") or ""),
+            keywords=tuple(k for k in str(metadata.get("keywords") or "").split("; ") if k),
+        )
 
 
 @dataclass(frozen=True)
@@ -39,8 +88,9 @@ class Paper:
     paper_id: str = ""
     url: str = ""
     authors: tuple[str, ...] = ()
-    date: str = ""  # ISO YYYY-MM-DD, or "" when unknown
+    date: str = ""  # ISO YYYY-MM-DD (for arXiv papers their arXiv date), or "" when unknown
     source: str = ""
+    listing: Listing = field(default_factory=Listing)
 
     def __post_init__(self) -> None:
         title, abstract = squash(self.title), squash(self.abstract)
@@ -64,6 +114,8 @@ class Paper:
     def content_hash(self) -> str:
         """Changes whenever anything indexed about the paper changes (not its source file)."""
         parts = [self.title, self.abstract, self.url, "; ".join(self.authors), self.date]
+        if self.listing:  # papers without one keep the hash they had before listings
+            parts.append(repr(astuple(self.listing)))
         return hashlib.sha1("\x1f".join(parts).encode()).hexdigest()[:12]
 
 
@@ -92,6 +144,21 @@ Record = tuple[str, Paper | str]  # (location, the paper or why there is none)
 
 def squash(text: Any) -> str:
     return " ".join(str(text or "").split())
+
+
+def count_or_none(value: Any) -> int | None:
+    """A non-negative whole number (from JSON or a CSV cell), or None for anything else."""
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    if isinstance(value, int | float) and not isinstance(value, bool) and value >= 0:
+        return int(value) if float(value).is_integer() else None
+    return None
+
+
+def web_link(value: Any) -> str:
+    """An http(s) URL, or "" for anything else (a card must never link `javascript:`)."""
+    text = squash(value)
+    return text if re.match(r"https?://[^\s/]+", text, re.IGNORECASE) else ""
 
 
 def normalize_title(title: str) -> str:
@@ -132,12 +199,17 @@ def parse_header_date(text: str) -> str:
     return ""
 
 
+def split_list(value: Any) -> tuple[str, ...]:
+    """The items of a ';'-separated string, or ','-separated when it has no ';'."""
+    text = squash(value)
+    return tuple(text.split(";") if ";" in text else text.split(",")) if text else ()
+
+
 def split_authors(value: Any) -> tuple[str, ...]:
     """Authors from a list of names or {"name": ...} objects, or a ';'/','-separated string."""
     if isinstance(value, list):
         return tuple(squash(a.get("name") if isinstance(a, dict) else a) for a in value)
-    text = squash(value)
-    return tuple(text.split(";") if ";" in text else text.split(",")) if text else ()
+    return split_list(value)
 
 
 def find_files(paths: Iterable[str | Path]) -> tuple[list[Path], list[Path]]:
@@ -208,12 +280,19 @@ def whole_text(reader: Callable[[str], Iterator[Record]]) -> Callable[[Path], It
     return read
 
 
-def make_paper(fields: dict[str, Any]) -> Paper | str:
-    """A Paper from loosely named fields, or the reason it cannot be made."""
+def make_paper(fields: dict[str, Any], listed: str = "") -> Paper | str:
+    """A Paper from loosely named fields, or the reason it cannot be made. `listed` is the
+    Daily Papers day of a file that gives it once for all its records."""
     if not isinstance(fields, dict):
         return f"expected an object, got {type(fields).__name__}"
-    if isinstance(fields.get("paper"), dict):  # the HF API's {"paper": {...}, ...} form
+    if isinstance(fields.get("paper"), dict):  # the HF API's {"paper": {...}, ...} form,
+        # whose outer publishedAt is the day the paper entered Daily Papers
+        listed = fields.get("publishedAt") or listed
         fields = {**fields, **fields["paper"]}
+    withdrawn = fields.get("withdrawnAt")
+    if withdrawn:
+        return f"withdrawn from arXiv ({parse_date(withdrawn) or squash(withdrawn)})"
+    keywords = fields.get("ai_keywords") or fields.get("keywords") or ()
     try:
         return Paper(
             title=fields.get("title") or "",
@@ -222,6 +301,14 @@ def make_paper(fields: dict[str, Any]) -> Paper | str:
             url=squash(fields.get("url") or fields.get("arxivUrl") or ""),
             authors=split_authors(fields.get("authors")),
             date=fields.get("date") or fields.get("publishedAt") or fields.get("published") or "",
+            listing=Listing(
+                listed=fields.get("listed") or listed,
+                upvotes=fields.get("upvotes"),
+                comments=fields.get("numComments", fields.get("comments")),
+                github=fields.get("githubRepo") or fields.get("github") or "",
+                project_page=fields.get("projectPage") or fields.get("project_page") or "",
+                keywords=tuple(keywords) if isinstance(keywords, list) else split_list(keywords),
+            ),
         )
     except ValueError as exc:
         return str(exc)
@@ -270,19 +357,22 @@ def read_daily_papers(text: str) -> Iterator[Record]:
 
 
 def read_json(text: str) -> Iterator[Record]:
-    """A JSON list of papers, or an object with a "papers" list (the HF daily-papers form)."""
+    """A JSON list of papers, or an object with a "papers" list and the "date" they were on
+    Daily Papers (the form `paperchat fetch` saves)."""
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         yield f"line {exc.lineno}, column {exc.colno}", f"invalid JSON: {exc.msg}"
         return
+    listed = ""
     if isinstance(data, dict) and isinstance(data.get("papers"), list):
+        listed = parse_date(data.get("date"))  # the Daily Papers day the file holds
         data = data["papers"]
     if not isinstance(data, list):
         yield "file", 'expected a list of papers or an object with a "papers" list'
         return
     for index, record in enumerate(data, 1):
-        yield f"record {index}", make_paper(record)
+        yield f"record {index}", make_paper(record, listed)
 
 
 def read_jsonl(path: Path) -> Iterator[Record]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
@@ -15,10 +15,11 @@ from pydantic import ConfigDict
 
 from rag.config import SearchSettings
 from rag.keyword import KeywordIndex
-from rag.load import parse_date, squash
+from rag.load import Listing, parse_date, squash
 from rag.store import StoredChunk, VectorStore
 
 Mode = Literal["hybrid", "dense", "keyword"]
+DateKind = Literal["published", "listed"]
 MAX_QUERY_CHARS = 2000
 EXACT_SEARCH_LIMIT = 500  # filtered chunks compared one by one rather than through HNSW
 TITLE_BONUS = 1.0  # more than any fused rank score (at most 2 / (rrf_k + 1))
@@ -40,14 +41,17 @@ class FilterError(ValueError):
 class Filters:
     """Metadata filters, applied to dense and keyword search alike.
 
-    Dates are inclusive ISO dates; papers of unknown date are left out by a date filter.
-    `author` is a case-insensitive substring of any author's name.
+    Dates are inclusive ISO dates of `dated`: "published", the paper's own date (an arXiv
+    paper's arXiv date), or "listed", the day it was on Hugging Face Daily Papers. Papers of
+    unknown date are left out by a date filter. `author` is a case-insensitive substring of
+    any author's name.
     """
 
     date_from: str = ""
     date_to: str = ""
     author: str = ""
     source: str = ""
+    dated: DateKind = "published"
 
     def __post_init__(self) -> None:
         for name in ("date_from", "date_to"):
@@ -55,6 +59,8 @@ class Filters:
             if value and not parse_date(value):
                 raise FilterError(name, "must be an ISO date (YYYY-MM-DD)", value)
             object.__setattr__(self, name, parse_date(value))
+        if self.dated not in get_args(DateKind):
+            raise FilterError("dated", "must be published or listed", self.dated)
         object.__setattr__(self, "author", squash(self.author).casefold())
         object.__setattr__(self, "source", squash(self.source))
 
@@ -68,7 +74,7 @@ class Filters:
             f"{word} {day}" for word, day in (("from", self.date_from), ("to", self.date_to)) if day
         )
         if span:
-            parts.append(f"dated {span}")
+            parts.append(f"{'on Daily Papers' if self.dated == 'listed' else 'dated'} {span}")
         if self.author:
             parts.append(f"with an author matching {self.author!r}")
         if self.source:
@@ -105,6 +111,7 @@ class Hit:
     keyword_rank: int | None = None
     sentence_score: float | None = None  # best cosine of the query and one of its sentences
     sentence_rank: int | None = None
+    listing: Listing = field(default_factory=Listing)  # upvotes, links, keywords: Daily Papers
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -188,7 +195,9 @@ class HybridSearch:
         filters = filters or Filters()
         mask = None
         if filters:
-            mask = self.keyword.mask(filters.date_range(), filters.source, filters.author)
+            mask = self.keyword.mask(
+                filters.date_range(), filters.source, filters.author, filters.dated == "listed"
+            )
             if not mask.any():
                 return []
         n = self.settings.candidates
@@ -259,6 +268,7 @@ class HybridSearch:
                     keyword_rank=paper_ranks[paper_id][1],
                     sentence_score=best_sentence.get(paper_id),
                     sentence_rank=paper_ranks[paper_id][2],
+                    listing=Listing.from_metadata(meta),
                 )
             )
         return hits

@@ -68,6 +68,7 @@ def chunk_metadata(paper: Paper, index: int, count: int, sentences: int) -> dict
         "authors": "; ".join(paper.authors),
         "source": paper.source,
         "content_hash": paper.content_hash,
+        **paper.listing.to_metadata(),
     }
     if index == 0:
         metadata["abstract"] = paper.abstract

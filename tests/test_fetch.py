@@ -1,0 +1,248 @@
+"""Fetching Daily Papers and arXiv papers over real HTTP from a local server (tests/fake_hf.py)."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+
+import httpx
+import pytest
+from conftest import HF_JSON, free_port
+from fake_hf import DAY1, DAY2, DAY3, FakeHub
+
+from rag.api import PaperChat
+from rag.fetch import (
+    Fetcher,
+    FetchError,
+    days_of_month,
+    days_of_week,
+    retry_after,
+    today,
+)
+from rag.search import Filters
+
+DAYS = [date.fromisoformat(d) for d in (DAY1, DAY2, DAY3)]
+
+
+@pytest.fixture
+def hub():
+    with FakeHub(HF_JSON) as server:
+        yield server
+
+
+@pytest.fixture
+def fetching(make_settings, hub):
+    """A PaperChat that fetches from the local hub in pages of 8, retrying quickly."""
+
+    def make(**fetch) -> PaperChat:
+        settings = make_settings()
+        settings.hf = settings.hf.model_copy(update={"endpoint": hub.url, "page_size": 8})
+        settings.arxiv = settings.arxiv.model_copy(update={"endpoint": hub.url, "spacing": 0})
+        settings.fetch = settings.fetch.model_copy(update={"backoff": 0.01, **fetch})
+        return PaperChat(settings)
+
+    return make
+
+
+def test_days_are_fetched_in_pages_ingested_once_and_survive_a_429_and_a_500(fetching, hub):
+    chat = fetching()
+    hub.faults[DAY2] = [429]
+    hub.faults[DAY3] = [500]
+    report = chat.fetch_daily(DAYS)
+
+    assert report.downloaded == [DAY1, DAY2, DAY3] and not report.reused
+    assert report.papers == 50 and report.repeated == 1  # one paper is on DAY1 and DAY2
+    assert len(report.ingest.added) == 50 and len(chat.papers()) == 50
+    assert len(hub.daily_requests(DAY1)) == 3  # 20 papers in pages of 8: 8, 8, 4
+    assert len(hub.daily_requests(DAY2)) == 1 + 3  # the 429, then 19 records in 3 pages
+    assert len(hub.daily_requests(DAY3)) == 1 + 2  # the 500, then 14 records in 2 pages
+    assert {r["query"]["limit"] for r in hub.daily_requests()} == {"8"}
+    skipped = [str(s) for s in report.skipped]
+    assert skipped == [
+        "daily_papers/2026-10-02.json, record 10: withdrawn from arXiv (2026-10-02)",
+        "daily_papers/2026-10-02.json, record 13: missing abstract",
+    ]
+    saved = json.loads(
+        (chat.settings.data_dir / "fetched/daily_papers/2026-10-02.json").read_text()
+    )
+    assert saved["date"] == DAY2 and saved["papers"] == hub.days[DAY2]  # as received
+
+
+def test_a_rerun_reads_what_it_saved_and_adds_nothing_unless_refreshed(fetching, hub):
+    chat = fetching()
+    chat.fetch_daily(DAYS)
+    asked = len(hub.requests)
+    again = chat.fetch_daily(DAYS)
+    assert again.reused == [DAY1, DAY2, DAY3] and not again.downloaded
+    assert len(hub.requests) == asked
+    assert not again.ingest.added and len(again.ingest.unchanged) == 50
+
+    hub.days[DAY1][0]["paper"]["upvotes"] = 1234  # the page changed since
+    refreshed = chat.fetch_daily(DAYS[:1], refresh=True)
+    assert refreshed.downloaded == [DAY1] and len(hub.requests) == asked + 3
+    assert refreshed.ingest.updated == [hub.days[DAY1][0]["paper"]["id"]]
+
+
+def test_hits_carry_the_listing_and_dates_filter_by_either_date(fetching, hub):
+    chat = fetching()
+    chat.fetch_daily(DAYS)
+    record = hub.days[DAY3][2]
+    hit = chat.search(record["paper"]["title"], k=1)[0]
+    assert hit.paper_id == record["paper"]["id"]
+    assert hit.date == record["paper"]["publishedAt"][:10]  # the arXiv date
+    assert hit.listing.listed == DAY3
+    assert hit.listing.upvotes == record["paper"]["upvotes"]
+    assert hit.listing.comments == record["numComments"]
+    assert list(hit.listing.keywords) == record["paper"]["ai_keywords"]
+    assert hit.listing.github == (record["paper"]["githubRepo"] or "")
+
+    on_day2 = Filters(date_from=DAY2, date_to=DAY2, dated="listed")
+    found = chat.search("language models", k=50, filters=on_day2)
+    assert found and {h.listing.listed for h in found} == {DAY2}
+    day2_ids = {r["paper"]["id"] for r in hub.days[DAY2]}
+    assert {h.paper_id for h in found} <= day2_ids
+
+
+def test_a_server_that_ignores_paging_does_not_loop(fetching, hub):
+    chat = fetching()
+    hub.ignore_paging.add(DAY1)
+    report = chat.fetch_daily(DAYS[:1])
+    assert len(hub.daily_requests(DAY1)) == 2  # the second page brought nothing new
+    assert report.papers == 8
+
+
+def test_a_day_that_keeps_failing_stops_the_fetch_and_keeps_what_came_before(fetching, hub):
+    chat = fetching(retries=2)
+    hub.faults[DAY2] = [500] * 10
+    with pytest.raises(FetchError) as failure:
+        chat.fetch_daily(DAYS)
+    assert str(failure.value) == f"{DAY2}: 127.0.0.1 answered HTTP 500 3 times"
+    report = failure.value.report
+    assert report.downloaded == [DAY1] and len(report.ingest.added) == 20
+    assert len(chat.papers()) == 20
+    assert not hub.daily_requests(DAY3)
+
+
+def test_a_429_that_asks_too_long_a_wait_fails_at_once(fetching, hub):
+    chat = fetching(max_wait=0.5)
+    hub.faults[DAY1] = [429]
+    with pytest.raises(FetchError, match=r"^2026-10-01: .*HTTP 429.* wait 1 s"):
+        chat.fetch_daily(DAYS[:1])
+    assert len(hub.daily_requests(DAY1)) == 1
+
+
+def test_no_network_fails_at_once_naming_the_day(make_settings):
+    settings = make_settings()
+    settings.hf = settings.hf.model_copy(update={"endpoint": f"http://127.0.0.1:{free_port()}"})
+    with pytest.raises(FetchError, match=r"^2026-10-01: cannot reach 127.0.0.1 .*network"):
+        PaperChat(settings).fetch_daily(DAYS)
+
+
+def test_arxiv_ids_are_fetched_with_arxivs_spacing_and_missing_ones_named(make_settings, hub):
+    settings = make_settings()
+    settings.arxiv = settings.arxiv.model_copy(update={"endpoint": hub.url})
+    slept: list[float] = []
+    fetcher = Fetcher(settings, sleep=slept.append)
+    wanted = [p.paper_id for p in hub.papers[:3]]
+    batches = list(fetcher.arxiv(wanted))
+    assert slept == [] and len(batches) == 1  # one request for a few ids
+    assert hub.requests[-1]["query"]["id_list"] == ",".join(wanted)
+
+    import rag.fetch
+
+    rag.fetch.ARXIV_BATCH, saved = 1, rag.fetch.ARXIV_BATCH
+    try:
+        list(fetcher.arxiv(wanted))
+    finally:
+        rag.fetch.ARXIV_BATCH = saved
+    assert slept == [3.0, 3.0]  # between the three requests, none before the first
+
+    chat = PaperChat(settings)
+    report = chat.fetch_arxiv([f"https://arxiv.org/abs/{wanted[0]}v3", wanted[1], "2601.00001"])
+    assert report.papers == 2 and report.missing == ["2601.00001"]
+    assert sorted(report.ingest.added) == sorted(wanted[:2])
+    assert {p["source"] for p in chat.papers()} == {f"arxiv/{report.downloaded[0]}"}
+    with pytest.raises(ValueError, match="not an arXiv id"):
+        chat.fetch_arxiv(["not-an-id"])
+
+
+def test_since_last_starts_after_the_last_settled_day(make_settings):
+    settings = make_settings()
+    fetcher = Fetcher(settings)
+    with pytest.raises(ValueError, match="nothing was fetched before"):
+        fetcher.since_last()
+    folder = settings.data_dir / "fetched/daily_papers"
+    folder.mkdir(parents=True)
+    last = today() - timedelta(days=5)
+    (folder / f"{last}.json").write_text(
+        json.dumps({"fetched_at": f"{today()}T00:00:00", "papers": []})
+    )
+    assert fetcher.since_last() == [last + timedelta(days=n) for n in range(1, 6)]
+    recent = today() - timedelta(days=1)  # fetched the day after: its page may still grow
+    (folder / f"{recent}.json").write_text(
+        json.dumps({"fetched_at": f"{today()}T00:00:00", "papers": []})
+    )
+    assert fetcher.since_last() == [recent, today()]
+
+
+def test_ranges_and_waits():
+    assert days_of_week("2026-W40") == [date(2026, 9, 28) + timedelta(days=n) for n in range(7)]
+    assert len(days_of_month("2026-02")) == 28 and days_of_month("2026-09")[-1] == date(2026, 9, 30)
+    assert days_of_month(f"{today():%Y-%m}")[-1] == today()  # never after today
+    for bad in ("2026-40", "2026-W54"):
+        with pytest.raises(ValueError, match="--week"):
+            days_of_week(bad)
+    with pytest.raises(ValueError, match="--month"):
+        days_of_month("2026-13")
+
+    def response(**headers: str) -> httpx.Response:
+        return httpx.Response(429, headers=headers)
+
+    assert retry_after(response(**{"Retry-After": "7"})) == 7
+    assert retry_after(response(**{"Retry-After": "Wed, 21 Oct 2099 07:28:00 GMT"})) > 100
+    assert retry_after(response(RateLimit='"api";r=0;t=55')) == 55
+    assert retry_after(response()) is None
+
+
+def test_fetch_cli_uses_the_token_without_showing_it_and_a_rerun_adds_nothing(run, hub):
+    env = {
+        "PAPERCHAT_HF_ENDPOINT": hub.url,
+        "PAPERCHAT_HF_PAGE_SIZE": "8",
+        "HF_TOKEN": "hf_SeCrEt123",
+    }
+    hub.faults[DAY2] = [429]
+    first = run("-v", "fetch", "--from", DAY1, "--to", DAY3, **env)
+    assert first.returncode == 0, first.stderr
+    assert "3 downloaded: 50 papers (1 on more than one day, stored once)" in first.stdout
+    assert "50 added" in first.stdout
+    assert "withdrawn from arXiv" in first.stderr and "record 13: missing abstract" in first.stderr
+    assert "hf_SeCrEt123" not in first.stdout + first.stderr
+    assert {r["headers"].get("Authorization") for r in hub.daily_requests()} == {
+        "Bearer hf_SeCrEt123"
+    }
+
+    again = run("fetch", "--week", "2026-W40", **env)  # Sep 28 - Oct 4 holds the three days
+    assert again.returncode == 0, again.stderr
+    assert "0 added" in again.stdout and "50 unchanged" in again.stdout
+
+    nowhere = run(
+        "fetch",
+        "--date",
+        DAY1,
+        "--refresh",
+        PAPERCHAT_HF_ENDPOINT=f"http://127.0.0.1:{free_port()}",
+    )
+    assert nowhere.returncode == 2
+    assert nowhere.stderr.strip().startswith("error: 2026-10-01: cannot reach 127.0.0.1")
+    assert "50 unchanged" not in nowhere.stdout
+
+    for args, message in (
+        ((), "say what to fetch"),
+        (("--date", DAY1, "--week", "2026-W40"), "got --date and --week"),
+        (("--date", "yesterday"), "--date must be a date like 2026-10-03"),
+        (("--from", DAY3, "--to", DAY1), "is before --from"),
+        (("--arxiv",), "--arxiv needs at least one arXiv id"),
+        (("2310.02743",), "arXiv ids go after --arxiv"),
+    ):
+        bad = run("fetch", *args, **env)
+        assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
