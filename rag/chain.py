@@ -45,6 +45,7 @@ from rag.extractive import (
 )
 from rag.keyword import KeywordIndex, tokenize
 from rag.llm import NO_ANSWER, LLMAnswerer, LLMError
+from rag.load import Listing
 from rag.relevance import (
     Relevance,
     asked_terms,
@@ -126,6 +127,9 @@ class Citation:
     score: float  # the cosine of the question and the paper's best chunk
     abstract: str = ""
     relevance: float = 0.0  # the chance that the paper addresses the question (relevance.py)
+    authors: list[str] = field(default_factory=list)
+    date: str = ""
+    listing: Listing = field(default_factory=Listing)
 
 
 @dataclass
@@ -146,6 +150,18 @@ class Answer:
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+    def bibtex(self) -> str:
+        """The cited papers as BibTeX `@misc` entries, one per paper."""
+        from rag.export import bibtex
+
+        return bibtex(self.citations)
+
+    def markdown(self) -> str:
+        """The question, answer and references as a Markdown document."""
+        from rag.export import answer_markdown
+
+        return answer_markdown(self)
 
 
 def not_stated(
@@ -684,6 +700,9 @@ class AnswerChain:
                     hit.score,
                     source.abstract,
                     relevance,
+                    hit.authors,
+                    hit.date,
+                    hit.listing,
                 )
             )
         return result

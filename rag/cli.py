@@ -15,6 +15,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.logging import RichHandler
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -230,11 +231,18 @@ DateFromOption = Annotated[str, typer.Option("--from", help="Earliest date, YYYY
 DateToOption = Annotated[str, typer.Option("--to", help="Latest date, YYYY-MM-DD.")]
 AuthorOption = Annotated[str, typer.Option("--author", help="Part of an author's name.")]
 SourceOption = Annotated[str, typer.Option("--source", help="File name the papers came from.")]
+DatedOption = Annotated[
+    str,
+    typer.Option(
+        "--dated", help="What --from/--to compare: published (arXiv date) or listed (Daily Papers)."
+    ),
+]
 FILTER_OPTIONS = {  # Filters field -> the option that sets it
     "date_from": "--from",
     "date_to": "--to",
     "author": "--author",
     "source": "--source",
+    "dated": "--dated",
 }
 
 
@@ -246,6 +254,7 @@ def search(
     date_to: DateToOption = "",
     author: AuthorOption = "",
     source: SourceOption = "",
+    dated: DatedOption = "published",
     mode: Annotated[str, typer.Option(help="hybrid, dense or keyword.")] = "hybrid",
     as_json: Annotated[bool, typer.Option("--json", help="Print hits as JSON.")] = False,
 ) -> None:
@@ -253,7 +262,7 @@ def search(
     if mode not in ("hybrid", "dense", "keyword"):
         fail(f"--mode must be hybrid, dense or keyword, not {mode!r}")
     with user_errors():
-        filters = Filters(date_from=date_from, date_to=date_to, author=author, source=source)
+        filters = Filters(date_from, date_to, author, source, dated)  # type: ignore[arg-type]
         chat = PaperChat()
 
     def run(text: str) -> None:
@@ -291,8 +300,19 @@ def print_sources(answer: Answer) -> None:
     for column in ("#", "paper", "supporting sentence"):
         table.add_column(column, overflow="fold")
     for citation in answer.citations:
-        paper = f"[bold]{citation.title}[/]" + (f"\n{citation.url}" if citation.url else "")
-        table.add_row(str(citation.number), paper, citation.quote)
+        listing = citation.listing
+        facts = [
+            citation.date,
+            f"Daily Papers {listing.listed}" if listing.listed else "",
+            f"▲ {listing.upvotes}" if listing.upvotes is not None else "",
+            listing.github,
+        ]
+        lines = [
+            f"[bold]{escape(citation.title)}[/]",
+            citation.url,
+            " · ".join(filter(None, facts)),
+        ]
+        table.add_row(str(citation.number), "\n".join(filter(None, lines)), citation.quote)
     console.print(table)
 
 
@@ -349,18 +369,44 @@ def ask(
     date_to: DateToOption = "",
     author: AuthorOption = "",
     source: SourceOption = "",
+    dated: DatedOption = "published",
     gguf: GgufOption = None,
+    bibtex: Annotated[
+        Path | None, typer.Option("--bibtex", help="Write the cited papers to this .bib file.")
+    ] = None,
+    markdown: Annotated[
+        Path | None,
+        typer.Option("--markdown", help="Write the answer and its references to this file."),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the Answer as JSON.")] = False,
 ) -> None:
     """Answer a question from the collection, citing the papers it rests on."""
     check_answerer(answerer)
     with user_errors():
-        filters = Filters(date_from=date_from, date_to=date_to, author=author, source=source)
+        filters = Filters(date_from, date_to, author, source, dated)  # type: ignore[arg-type]
         chat = open_chat(gguf)
         if as_json:
-            emit_json(chat.ask(question, answerer=answerer, filters=filters).to_dict())
-            return
-    stream_answer(chat, question, [], answerer=answerer, filters=filters)
+            answer = chat.ask(question, answerer=answerer, filters=filters)
+            emit_json(answer.to_dict())
+    if not as_json:
+        answer = stream_answer(chat, question, [], answerer=answerer, filters=filters)
+    for path, text in ((bibtex, answer.bibtex()), (markdown, answer.markdown())):
+        if path is not None:
+            try:
+                save_export(path, text)
+            except OSError as exc:
+                fail(str(exc))
+
+
+def save_export(path: Path, text: str) -> None:
+    """Write an export and say so on stderr; an OSError says what went wrong in one line."""
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise OSError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    entries = sum(line.startswith("@") for line in text.splitlines())
+    what = f" ({entries} entr{'y' if entries == 1 else 'ies'})" if path.suffix == ".bib" else ""
+    errors.print(f"wrote {path}{what}", highlight=False)
 
 
 @app.command(name="chat")
@@ -369,8 +415,13 @@ def chat_command(answerer: AnswererOption = None, gguf: GgufOption = None) -> No
     check_answerer(answerer)
     with user_errors():
         chat = open_chat(gguf)
-    console.print("Ask about the papers. An empty line or Ctrl-D quits.")
+    console.print(
+        "Ask about the papers. `/export FILE` saves the conversation (.md) or the papers it"
+        " cited (.bib). An empty line or Ctrl-D quits.",
+        highlight=False,
+    )
     history: list[dict] = []
+    answers: list[Answer] = []
     while True:
         try:
             question = console.input("[bold cyan]you>[/] ").strip()
@@ -378,11 +429,31 @@ def chat_command(answerer: AnswererOption = None, gguf: GgufOption = None) -> No
             break
         if not question:
             break
+        if question.split()[0] == "/export":
+            export_conversation(question.removeprefix("/export").strip(), answers)
+            continue
         answer = stream_answer(chat, question, history, answerer=answerer)
+        answers.append(answer)
         history += [
             {"role": "user", "content": question},
             {"role": "assistant", "content": answer.text},
         ]
+
+
+def export_conversation(target: str, answers: list[Answer]) -> None:
+    """`/export FILE` in chat: the papers cited so far as BibTeX when FILE ends in .bib,
+    else the conversation as Markdown. A problem is one line, and the chat goes on."""
+    from rag.export import bibtex_of_answers, conversation_markdown
+
+    if not target:
+        errors.print("[yellow]/export needs a file: /export chat.md or /export refs.bib[/]")
+        return
+    path = Path(target).expanduser()
+    text = bibtex_of_answers(answers) if path.suffix == ".bib" else conversation_markdown(answers)
+    try:
+        save_export(path, text)
+    except OSError as exc:
+        errors.print(f"[bold red]error:[/] {exc}", highlight=False)
 
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

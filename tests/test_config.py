@@ -66,7 +66,7 @@ def all_variables(model, prefix="PAPERCHAT_") -> set[str]:
 
 def test_env_example_lists_every_setting():
     text = (ROOT / ".env.example").read_text()
-    listed = set(re.findall(r"^#?\s*((?:PAPERCHAT|OPENAI)_[A-Z_]+)=", text, re.MULTILINE))
+    listed = set(re.findall(r"^#?\s*((?:PAPERCHAT|OPENAI|HF)_[A-Z_]+)=", text, re.MULTILINE))
     assert listed == all_variables(Settings)
     readme = (ROOT / "README.md").read_text()
     assert all(name in readme for name in listed)

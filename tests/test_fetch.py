@@ -246,3 +246,39 @@ def test_fetch_cli_uses_the_token_without_showing_it_and_a_rerun_adds_nothing(ru
     ):
         bad = run("fetch", *args, **env)
         assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
+
+
+def test_answers_about_fetched_papers_export_bibtex_and_markdown(run, hub, tmp_path):
+    env = {"PAPERCHAT_HF_ENDPOINT": hub.url}
+    assert run("fetch", "--date", DAY1, **env).returncode == 0
+    jev = hub.days[DAY1][0]["paper"]
+
+    hits = json.loads(run("search", jev["title"], "-k", "1", "--json").stdout)
+    assert hits[0]["listing"]["listed"] == DAY1
+    assert hits[0]["listing"]["keywords"] == jev["ai_keywords"]
+
+    question = "How much does Jev reduce median decision latency?"
+    asked = run("ask", question, "--bibtex", "refs.bib", "--markdown", "answer.md")
+    assert asked.returncode == 0, asked.stderr
+    assert "wrote refs.bib (1 entry)" in asked.stderr and "wrote answer.md" in asked.stderr
+    assert f"Daily Papers {DAY1}" in asked.stdout  # the sources table shows the listing
+    references = (tmp_path / "refs.bib").read_text()
+    assert f"eprint = {{{jev['id']}}}" in references and "archivePrefix = {arXiv}" in references
+    answer = (tmp_path / "answer.md").read_text()
+    assert answer.startswith(f"# {question}") and "22.7-64.5%" in answer
+    assert f"arXiv:{jev['id']}" in answer
+
+    nowhere = run("ask", question, "--bibtex", "missing/refs.bib")
+    assert nowhere.returncode == 2
+    assert nowhere.stderr.strip().endswith(
+        "cannot write missing/refs.bib: No such file or directory"
+    )
+
+    chat = run(
+        "chat",
+        stdin=f"/export\n{question}\n/export talk.md\n/export papers.bib\n/export no/dir.md\n\n",
+    )
+    assert chat.returncode == 0, chat.stderr
+    assert "/export needs a file" in chat.stderr and "cannot write no/dir.md" in chat.stderr
+    assert question in (tmp_path / "talk.md").read_text()
+    assert (tmp_path / "papers.bib").read_text() == references

@@ -11,7 +11,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from conftest import DEFAULT_COLLECTION, ROOT, free_port, write_jsonl
+from conftest import DEFAULT_COLLECTION, HF_JSON, ROOT, free_port, write_jsonl
 from fake_openai import FakeOpenAI, Reply
 from test_search import OVEROPTIMIZATION
 
@@ -535,3 +535,56 @@ def test_a_large_collection_lists_a_page_of_titles(server, open_page, monkeypatc
     assert len(sources) == 10  # one source column cell a row
     page.get_by_label("Search titles").fill("overoptimization")
     counts.get_by_text("Showing 2.").wait_for()
+
+
+def test_fetch_days_then_ask_and_download_the_conversation_and_references(
+    tmp_path, cache_dir, open_page, server
+):
+    from fake_hf import DAY1, DAY3, FakeHub
+
+    with FakeHub(HF_JSON) as hub:
+        settings = Settings(data_dir=tmp_path / "fetch", cache_dir=cache_dir, _env_file=None)
+        settings.hf = settings.hf.model_copy(update={"endpoint": hub.url, "page_size": 8})
+        chat = PaperChat(settings)
+        app, url = start(chat)
+        try:
+            page = open_page(url)
+            page.get_by_role("tab", name="Collection").click()
+            page.locator("#fetch-from textarea").fill(DAY3)
+            page.locator("#fetch-to textarea").fill(DAY1)
+            page.locator("#fetch").click()
+            report = page.locator("#fetch-report")
+            report.get_by_text("is before From day").wait_for(timeout=30_000)
+            page.locator("#fetch-from textarea").fill(DAY1)
+            page.locator("#fetch-to textarea").fill(DAY3)
+            page.locator("#fetch").click()
+            report.get_by_text("50 added").wait_for(timeout=120_000)
+            text = report.inner_text()
+            assert "Daily Papers 2026-10-01 to 2026-10-03: 3 downloaded: 50 papers" in text
+            assert "withdrawn from arXiv" in text
+            page.locator("#collection-counts").get_by_text("50 papers").wait_for()
+
+            jev = hub.days[DAY1][0]["paper"]
+            chat_text = ask(page, "How much does Jev reduce median decision latency?", 0)
+            assert "22.7-64.5%" in chat_text
+            page.get_by_role("tab", name="Sources").click()
+            card = page.locator("#sources .source-card").first
+            facts = card.locator(".card-meta").inner_text()
+            assert f"arXiv:{jev['id']}" in facts and "Daily Papers 2026-10-01" in facts
+            assert re.search(r"▲ \d+ upvotes?", facts)
+            assert (
+                card.get_by_role("link", name="GitHub").get_attribute("href") == jev["githubRepo"]
+            )
+            assert card.locator(".keyword").all_inner_texts() == jev["ai_keywords"]
+
+            with page.expect_download() as download:
+                page.locator("#download-chat").click()
+            conversation = Path(download.value.path()).read_text()
+            assert "How much does Jev reduce median decision latency?" in conversation
+            assert f"arXiv:{jev['id']}" in conversation
+            with page.expect_download() as download:
+                page.locator("#download-bibtex").click()
+            references = Path(download.value.path()).read_text()
+            assert f"eprint = {{{jev['id']}}}" in references
+        finally:
+            app.close()

@@ -15,6 +15,8 @@ import gradio as gr
 from rag.api import PaperChat
 from rag.chain import Answer, clean_question
 from rag.embed import EmbeddingError
+from rag.export import bibtex_of_answers, conversation_markdown
+from rag.fetch import FetchError, FetchReport, days_from, parse_day
 from rag.load import LOADERS, LoadError
 from rag.search import FilterError, Filters
 from rag.store import StoreUnavailable
@@ -28,6 +30,7 @@ EXAMPLES = [
     "Which papers use sharpness-aware minimization?",
 ]
 MAX_UPLOAD_MB = 20
+MAX_FETCH_DAYS = 62  # days one click fetches; the CLI takes any range
 MAX_LISTED = 500  # titles sent to the page at once; search narrows a larger collection
 UPLOAD_TYPES = sorted(LOADERS)
 SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
@@ -41,8 +44,9 @@ EMPTY_QUESTION_HINT = "Type a question first, or click one of the examples."
 
 
 def new_session() -> dict[str, list]:
-    """Per browser session: the plain conversation, what the chat shows, and source cards."""
-    return {"history": [], "display": [], "cards": []}
+    """Per browser session: the plain conversation, what the chat shows, source cards, and
+    the answers (for the downloads)."""
+    return {"history": [], "display": [], "cards": [], "answers": []}
 
 
 def sources_panel(session: dict) -> str:
@@ -103,6 +107,7 @@ def build_app(chat: PaperChat) -> gr.Blocks:
         k: float,
         date_from: str,
         date_to: str,
+        dated: str,
         author: str,
         answerer: str,
     ):
@@ -117,7 +122,7 @@ def build_app(chat: PaperChat) -> gr.Blocks:
         yield shown, session, gr.skip(), "", "", ""
         text, answer = "", None
         try:
-            filters = Filters(date_from=date_from, date_to=date_to, author=author)
+            filters = Filters(date_from=date_from, date_to=date_to, author=author, dated=dated)
             for part in chat.stream(
                 question, session["history"], answerer=answerer or None, filters=filters, k=int(k)
             ):
@@ -142,6 +147,7 @@ def build_app(chat: PaperChat) -> gr.Blocks:
             {"role": "assistant", "content": link_citations(answer.text, turn)},
         ]
         session["cards"].append((asked, source_cards(answer, turn)))
+        session["answers"].append(answer)
         yield session["display"], session, sources_panel(session), answered_by(answer), "", ""
 
     def collection_overview(query: str = "") -> tuple[str, list[list[str]], dict]:
@@ -206,6 +212,52 @@ def build_app(chat: PaperChat) -> gr.Blocks:
         lines = [f"**{name}**: {escape(report.summary())}", *skipped]
         return gr.update(value="\n".join(lines), elem_classes=[]), None, *collection_overview(query)
 
+    def fetch_days(first: str, last: str, query: str, progress=gr.Progress()):  # noqa: B008
+        """Fetch Daily Papers days and ingest them; the report says what came and what failed."""
+        try:
+            start = parse_day(first, "From day")
+            end = parse_day(last, "To day") if last.strip() else start
+            if end < start:
+                raise ValueError(f"To day ({end}) is before From day ({start})")
+            if (end - start).days >= MAX_FETCH_DAYS:
+                raise ValueError(f"fetch at most {MAX_FETCH_DAYS} days at a time here")
+            days = days_from(start, end)
+            if not days:
+                raise ValueError("those days are after today: there is nothing to fetch yet")
+
+            def advance(done: int, total: int, step: str) -> None:
+                progress(done / total if total else 0, desc=f"Fetching {step}")
+
+            try:
+                report, problem = chat.fetch_daily(days, progress=advance), ""
+            except FetchError as exc:
+                report, problem = exc.report or FetchReport(), str(exc)
+        except USER_ERRORS as exc:
+            return failed(escape(str(exc))), *collection_overview(query)
+        span = str(start) if start == end else f"{start} to {end}"
+        skipped = [f"- skipped {escape(str(s))}" for s in report.skipped[:10]]
+        lines = [f"**Daily Papers {span}**: {escape(report.summary())}", *skipped]
+        if problem:
+            return failed("  \n".join([escape(problem), *lines])), *collection_overview(query)
+        return gr.update(value="\n".join(lines), elem_classes=[]), *collection_overview(query)
+
+    def exports(session: dict) -> tuple[dict, dict]:
+        """The conversation as Markdown and the papers it cited as BibTeX, ready to download."""
+        answers = (session or new_session())["answers"]
+        if not answers:
+            return gr.update(value=None, interactive=False), gr.update(
+                value=None, interactive=False
+            )
+        folder = Path(tempfile.mkdtemp(prefix="paperchat-export-"))
+        conversation = folder / "paperchat-conversation.md"
+        conversation.write_text(conversation_markdown(answers), encoding="utf-8")
+        references = folder / "paperchat-references.bib"
+        references.write_text(bibtex_of_answers(answers), encoding="utf-8")
+        return (
+            gr.update(value=str(conversation), interactive=True),
+            gr.update(value=str(references), interactive=True),
+        )
+
     def api_chat(question: str, history: list[dict] | None = None, k: int | None = None) -> dict:
         """Answer a question; returns the Answer as a dict: text, citations, abstained, ..."""
         return chat.ask(question, history or [], k=k).to_dict()
@@ -240,7 +292,20 @@ def build_app(chat: PaperChat) -> gr.Blocks:
                 hint = gr.Markdown(elem_id="question-hint")
                 with gr.Row(elem_id="examples"):
                     example_buttons = [gr.Button(text, size="sm") for text in EXAMPLES]
-                new_chat = gr.Button("New conversation", size="sm", variant="secondary")
+                with gr.Row():
+                    new_chat = gr.Button("New conversation", size="sm", variant="secondary")
+                    download_chat = gr.DownloadButton(
+                        "Download conversation (Markdown)",
+                        size="sm",
+                        interactive=False,
+                        elem_id="download-chat",
+                    )
+                    download_refs = gr.DownloadButton(
+                        "Download cited papers (BibTeX)",
+                        size="sm",
+                        interactive=False,
+                        elem_id="download-bibtex",
+                    )
             with gr.Column(scale=2, min_width=300), gr.Tabs():
                 with gr.Tab("Sources"):
                     sources = gr.HTML(sources_panel(new_session()), elem_id="sources")
@@ -257,6 +322,12 @@ def build_app(chat: PaperChat) -> gr.Blocks:
                         label=FILTER_LABELS["date_from"], placeholder="YYYY-MM-DD"
                     )
                     date_to = gr.Textbox(label=FILTER_LABELS["date_to"], placeholder="YYYY-MM-DD")
+                    dated = gr.Radio(
+                        [("arXiv date", "published"), ("day on Daily Papers", "listed")],
+                        value="published",
+                        label="The dates filter by",
+                        elem_id="dated",
+                    )
                     author = gr.Textbox(label="Author name contains")
                     answerer = gr.Radio(
                         ["auto", "extractive", "llm"],
@@ -283,33 +354,54 @@ def build_app(chat: PaperChat) -> gr.Blocks:
                     )
                     add = gr.Button("Add to collection", elem_id="add")
                     report = gr.Markdown(elem_id="ingest-report")
+                    gr.Markdown("Fetch the papers of Hugging Face Daily Papers days:")
+                    with gr.Row():
+                        fetch_from = gr.Textbox(
+                            label="From day", placeholder="YYYY-MM-DD", elem_id="fetch-from"
+                        )
+                        fetch_to = gr.Textbox(
+                            label="To day (empty: that day only)",
+                            placeholder="YYYY-MM-DD",
+                            elem_id="fetch-to",
+                        )
+                    fetch = gr.Button("Fetch", elem_id="fetch")
+                    fetch_report = gr.Markdown(elem_id="fetch-report")
 
-        ask_inputs = [question, session, k, date_from, date_to, author, answerer]
+        ask_inputs = [question, session, k, date_from, date_to, dated, author, answerer]
         ask_outputs = [chatbot, session, sources, label, question, hint]
+        downloads = [download_chat, download_refs]
         hidden = {"api_visibility": "undocumented"}
-        question.submit(respond, ask_inputs, ask_outputs, api_name="ask_ui", **hidden)
-        ask.click(respond, ask_inputs, ask_outputs, api_name="ask_ui_button", **hidden)
+        question.submit(respond, ask_inputs, ask_outputs, api_name="ask_ui", **hidden).then(
+            exports, session, downloads, **hidden
+        )
+        ask.click(respond, ask_inputs, ask_outputs, api_name="ask_ui_button", **hidden).then(
+            exports, session, downloads, **hidden
+        )
         for button, text in zip(example_buttons, EXAMPLES, strict=True):
             button.click(lambda t=text: t, None, question, queue=False, **hidden).then(
                 respond, ask_inputs, ask_outputs, **hidden
-            )
+            ).then(exports, session, downloads, **hidden)
+        cleared = gr.update(value=None, interactive=False)
         chatbot.clear(
-            lambda: (new_session(), sources_panel(new_session()), ""),
+            lambda: (new_session(), sources_panel(new_session()), "", cleared, cleared),
             None,
-            [session, sources, label],
+            [session, sources, label, *downloads],
             queue=False,
             **hidden,
         )
         new_chat.click(
-            lambda: ([], new_session(), sources_panel(new_session()), ""),
+            lambda: ([], new_session(), sources_panel(new_session()), "", cleared, cleared),
             None,
-            [chatbot, session, sources, label],
+            [chatbot, session, sources, label, *downloads],
             queue=False,
             **hidden,
         )
         overview = [counts, titles, chatbot]
         title_query.change(title_search, title_query, [counts, titles], **hidden)
         add.click(add_papers, [upload, title_query], [report, upload, *overview], **hidden)
+        fetch.click(
+            fetch_days, [fetch_from, fetch_to, title_query], [fetch_report, *overview], **hidden
+        )
         app.load(collection_overview, None, overview, **hidden)
         gr.api(api_chat, api_name="chat")
     return app

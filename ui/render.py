@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from html import escape
 
-from rag.chain import Answer
+from rag.chain import Answer, Citation
+from rag.load import arxiv_id
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
 
@@ -36,22 +37,50 @@ def highlighted_abstract(abstract: str, quote: str) -> str:
     return f"{escape(abstract[:start])}<mark>{escape(quote)}</mark>{escape(abstract[end:])}"
 
 
+def external_link(url: str, text: str) -> str:
+    """A link that opens in a new tab; only http(s) URLs become links."""
+    if not url.startswith(("https://", "http://")):
+        return escape(text)
+    return f'<a href="{escape(url)}" target="_blank" rel="noopener noreferrer">{escape(text)}</a>'
+
+
+def paper_facts(citation: Citation) -> str:
+    """The card's line of facts: relevance, id, date, Daily Papers day and upvotes, links."""
+    listing = citation.listing
+    facts = [f"relevance {citation.relevance:.2f}"]
+    arxiv = arxiv_id(citation.paper_id)
+    if arxiv:
+        facts.append(external_link(f"https://arxiv.org/abs/{arxiv}", f"arXiv:{arxiv}"))
+    else:
+        facts.append(escape(citation.paper_id))
+    if citation.date:
+        facts.append(escape(citation.date))
+    if listing.listed:
+        facts.append(f"Daily Papers {escape(listing.listed)}")
+    if listing.upvotes is not None:
+        facts.append(f"▲ {listing.upvotes} upvote{'s' * (listing.upvotes != 1)}")
+    if listing.github:
+        facts.append(external_link(listing.github, "GitHub"))
+    if listing.project_page:
+        facts.append(external_link(listing.project_page, "project page"))
+    return " · ".join(facts)
+
+
 def source_cards(answer: Answer, turn: int) -> str:
-    """One card per cited paper: title, link, quote, relevance, expandable abstract."""
+    """One card per cited paper: linked title, facts and links, AI keywords, the quote and
+    the expandable abstract."""
     if not answer.citations:  # an abstract that does not state the fact is still cited
         return '<p class="no-sources">No paper in the collection was relevant.</p>'
     cards = []
     for c in answer.citations:
-        title = escape(c.title)
-        if c.url.startswith(("https://", "http://")):
-            title = (
-                f'<a href="{escape(c.url)}" target="_blank" rel="noopener noreferrer">{title}</a>'
-            )
+        title = external_link(c.url, c.title)
+        keywords = "".join(f'<span class="keyword">{escape(k)}</span>' for k in c.listing.keywords)
         cards.append(
             f'<div class="source-card" id="s{turn}-{c.number}">'
             f'<div class="card-head"><span class="card-num">[{c.number}]</span> {title}</div>'
-            f'<div class="card-meta">relevance {c.relevance:.2f} · {escape(c.paper_id)}</div>'
-            f'<blockquote class="card-quote">{escape(c.quote)}</blockquote>'
+            f'<div class="card-meta">{paper_facts(c)}</div>'
+            + (f'<div class="card-keywords">{keywords}</div>' if keywords else "")
+            + f'<blockquote class="card-quote">{escape(c.quote)}</blockquote>'
             f"<details><summary>Full abstract</summary>"
             f'<p class="card-abstract">{highlighted_abstract(c.abstract, c.quote)}</p></details>'
             f"</div>"
@@ -67,6 +96,10 @@ CSS = """
 #sources .card-head { font-weight: 600; }
 #sources .card-num { color: var(--color-accent); margin-right: 4px; }
 #sources .card-meta { font-size: 0.85em; opacity: 0.75; margin: 2px 0 6px; }
+#sources .card-keywords { margin: 0 0 6px; }
+#sources .keyword { display: inline-block; font-size: 0.8em; padding: 0 6px; margin: 0 4px 2px 0;
+  border-radius: 8px; background: var(--background-fill-primary);
+  border: 1px solid var(--border-color-primary); }
 #sources .card-quote { margin: 6px 0; padding-left: 10px; font-style: italic;
   border-left: 3px solid var(--color-accent); }
 #sources mark { background: #fde68a; color: inherit; }
