@@ -18,7 +18,15 @@ from chromadb.errors import InternalError
 from rag.chain import Answer, AnswerChain, Answerer
 from rag.config import Settings
 from rag.environment import install_tiktoken_files
-from rag.fetch import Fetcher, FetchError, FetchReport, check_arxiv_ids, papers_in
+from rag.fetch import (
+    Fetcher,
+    FetchError,
+    FetchReport,
+    check_arxiv_ids,
+    first_listing,
+    papers_in,
+    parse_day,
+)
 from rag.fetch import Progress as FetchProgress
 from rag.ingest import Ingester, IngestReport, Progress, Source
 from rag.keyword import KeywordIndex
@@ -222,22 +230,29 @@ class PaperChat:
             return self.ingester.ingest(sources, progress)
 
     def fetch_daily(
-        self, days: list[date], refresh: bool = False, progress: FetchProgress | None = None
+        self,
+        days: Iterable[date | str],
+        refresh: bool = False,
+        progress: FetchProgress | None = None,
     ) -> FetchReport:
-        """Fetch the Hugging Face Daily Papers of `days` and ingest them. A paper on several
-        days is stored once, with the first day. Days saved before are read from disk unless
-        `refresh`. Raises FetchError, whose `report` says what was fetched and ingested."""
+        """Fetch the Hugging Face Daily Papers of `days` (dates, or "YYYY-MM-DD") and ingest
+        them. A paper on several days is stored once, with the first day. Days saved before
+        are read from disk unless `refresh`. Raises FetchError, whose `report` says what was
+        fetched and ingested before the failure."""
+        days = [d if isinstance(d, date) else parse_day(d, "a day") for d in days]
         fetcher, report = Fetcher(self.settings), FetchReport()
         papers: dict[str, Paper] = {}
+        self.sync_keyword_index()
+        stored = {p.paper_id: p for p in self.keyword.papers()}
 
         def collect() -> None:
-            for day, path, downloaded in fetcher.daily(days, refresh, progress):
+            for day, path, downloaded in fetcher.daily(sorted(days), refresh, progress):
                 (report.downloaded if downloaded else report.reused).append(str(day))
-                for paper in papers_in(path, f"daily_papers/{path.name}", report):
+                for paper in papers_in(path, report):
                     if paper.paper_id in papers:
                         report.repeated += 1
                     else:
-                        papers[paper.paper_id] = paper
+                        papers[paper.paper_id] = first_listing(paper, stored.get(paper.paper_id))
 
         return self._fetched(collect, papers, report)
 
@@ -255,7 +270,7 @@ class PaperChat:
         def collect() -> None:
             for batch, path in fetcher.arxiv(ids, progress):
                 report.downloaded.append(path.name)
-                for paper in papers_in(path, f"arxiv/{path.name}", report):
+                for paper in papers_in(path, report):
                     papers.setdefault(paper.paper_id, paper)
                 report.missing += [i for i in batch if i not in papers]
 

@@ -166,7 +166,7 @@ def fetch(
                 fail("--arxiv needs at least one arXiv id")
             days = []
         elif day:
-            days = [parse_day(day, "--date")]
+            days = days_from(parse_day(day, "--date"), parse_day(day, "--date"))
         elif date_from:
             first = parse_day(date_from, "--from")
             last = parse_day(date_to, "--to") if date_to else today()
@@ -180,7 +180,7 @@ def fetch(
         else:
             days = chat.days_since_last_fetch()
         if not (arxiv or days):
-            fail("those days are all after today: nothing to fetch", code=1)
+            fail(f"nothing to fetch: those days are after today ({today()})")
         with Progress(*columns, console=errors, transient=True, disable=as_json) as bar:
             task = bar.add_task("fetch", total=None, step="")
 
@@ -196,7 +196,7 @@ def fetch(
                 report = exc.report or FetchReport(error=str(exc))
     if as_json:
         emit_json(report.to_dict())
-    else:
+    elif report.downloaded or report.reused or not report.error:  # not after no network at all
         for line in [*map(str, report.skipped[:10]), *report.ingest.skipped_lines()]:
             errors.print(f"[yellow]skipped[/] {line}", highlight=False)
         if len(report.skipped) > 10:
@@ -415,11 +415,7 @@ def chat_command(answerer: AnswererOption = None, gguf: GgufOption = None) -> No
     check_answerer(answerer)
     with user_errors():
         chat = open_chat(gguf)
-    console.print(
-        "Ask about the papers. `/export FILE` saves the conversation (.md) or the papers it"
-        " cited (.bib). An empty line or Ctrl-D quits.",
-        highlight=False,
-    )
+    console.print(f"Ask about the papers. {CHAT_COMMANDS}", highlight=False)
     history: list[dict] = []
     answers: list[Answer] = []
     while True:
@@ -429,8 +425,15 @@ def chat_command(answerer: AnswererOption = None, gguf: GgufOption = None) -> No
             break
         if not question:
             break
-        if question.split()[0] == "/export":
-            export_conversation(question.removeprefix("/export").strip(), answers)
+        command, _, argument = question.partition(" ")
+        if command in ("/quit", "/exit"):
+            break
+        if command == "/export":
+            export_conversation(argument.strip(), answers)
+            continue
+        if command.startswith("/") and command.count("/") == 1:  # "/export", not "/usr/x"
+            known = "" if command == "/help" else f"{command} is not a command. "
+            errors.print(f"[yellow]{known}{CHAT_COMMANDS}[/]", highlight=False)
             continue
         answer = stream_answer(chat, question, history, answerer=answerer)
         answers.append(answer)
@@ -438,6 +441,12 @@ def chat_command(answerer: AnswererOption = None, gguf: GgufOption = None) -> No
             {"role": "user", "content": question},
             {"role": "assistant", "content": answer.text},
         ]
+
+
+CHAT_COMMANDS = (
+    "`/export FILE` saves the conversation as Markdown, or the papers it cited as BibTeX when"
+    " FILE ends in .bib. An empty line, /quit or Ctrl-D quits."
+)
 
 
 def export_conversation(target: str, answers: list[Answer]) -> None:

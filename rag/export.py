@@ -217,7 +217,7 @@ def latex_name(name: str) -> str:
 
 def answer_markdown(answer: Answer) -> str:
     """One answer as Markdown: the question as a heading, the answer and its references."""
-    return "\n".join(turn(answer, "#"))
+    return "\n".join(turn(answer, "#")).rstrip() + "\n"
 
 
 def conversation_markdown(answers: list[Answer]) -> str:
@@ -227,7 +227,7 @@ def conversation_markdown(answers: list[Answer]) -> str:
         return "\n".join([*lines, "No questions asked yet.", ""])
     for answer in answers:
         lines += turn(answer, "##")
-    return "\n".join(lines)
+    return "\n".join(lines).rstrip() + "\n"
 
 
 def turn(answer: Answer, heading: str) -> list[str]:
@@ -260,7 +260,9 @@ def reference(citation: Citation) -> list[str]:
         lines += [f"> {md(' '.join(citation.quote.split()))}", ""]
     listing = citation.listing
     extras = [
-        f"{listing.upvotes} upvotes" if listing.upvotes is not None else "",
+        f"{listing.upvotes} upvote{'s' * (listing.upvotes != 1)}"
+        if listing.upvotes is not None
+        else "",
         f"GitHub: <{listing.github}>" if listing.github else "",
         f"Project page: <{listing.project_page}>" if listing.project_page else "",
         f"Keywords: {', '.join(md(k) for k in listing.keywords)}" if listing.keywords else "",

@@ -23,6 +23,7 @@ import httpx
 
 from rag.config import Settings
 from rag.ingest import IngestReport
+from rag.keyword import PaperInfo
 from rag.load import Paper, Skipped, arxiv_id, read_file
 
 log = logging.getLogger(__name__)
@@ -159,8 +160,7 @@ class Http:
                 response = self.client.get(url, params=params)
             except httpx.ConnectError as exc:
                 raise FetchError(
-                    f"{what}: cannot reach {host} ({exc}); is the network up? Nothing after"
-                    " this was fetched"
+                    f"{what}: cannot reach {host} ({exc}); is the network up?"
                 ) from exc
             except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
                 problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
@@ -242,7 +242,7 @@ class Fetcher:
     def since_last(self) -> list[date]:
         """From the day after the last day fetched up to today; that last day again when it
         was fetched before its page was settled."""
-        saved = self.saved_days()
+        saved = [day for day in self.saved_days() if day <= today()]
         if not saved:
             raise ValueError(
                 "--since-last: nothing was fetched before; start with --date or --from"
@@ -347,14 +347,26 @@ class Fetcher:
             http.close()
 
 
-def papers_in(path: Path, source: str, report: FetchReport) -> Iterator[Paper]:
-    """The papers of a saved response, with `source` as their origin; skipped records go to
-    the report, named by `source` and their position."""
+def papers_in(path: Path, report: FetchReport) -> Iterator[Paper]:
+    """The papers of a saved response (their source is its file name, as when the folder is
+    ingested); records that cannot be used go to the report, named by file and position."""
     for item in read_file(path):
         if isinstance(item, Skipped):
-            report.skipped.append(replace(item, source=source))
+            report.skipped.append(item)
         else:
-            yield replace(item, source=source)
+            yield item
+
+
+def first_listing(paper: Paper, stored: PaperInfo | None) -> Paper:
+    """`paper` as listed on the first Daily Papers day it had: when the collection holds it
+    from an earlier day, that day and source are kept."""
+    listed = int(paper.listing.listed.replace("-", "") or 0)
+    if stored is None or not stored.listed_num or not listed or stored.listed_num >= listed:
+        return paper
+    first = date(
+        stored.listed_num // 10000, stored.listed_num // 100 % 100, stored.listed_num % 100
+    )
+    return replace(paper, source=stored.source, listing=replace(paper.listing, listed=str(first)))
 
 
 def check_arxiv_ids(ids: list[str]) -> list[str]:

@@ -59,6 +59,8 @@ class Filters:
             if value and not parse_date(value):
                 raise FilterError(name, "must be an ISO date (YYYY-MM-DD)", value)
             object.__setattr__(self, name, parse_date(value))
+        if self.date_from and self.date_to and self.date_to < self.date_from:
+            raise FilterError("date_to", f"must not be before {self.date_from}", self.date_to)
         if self.dated not in get_args(DateKind):
             raise FilterError("dated", "must be published or listed", self.dated)
         object.__setattr__(self, "author", squash(self.author).casefold())

@@ -148,6 +148,11 @@ def test_many_skipped_lines_are_summed_up(run, tmp_path):
         (("ask", "x", "--from", "2026-13-45"), "--from must be an ISO date (YYYY-MM-DD), got"),
         (("ask", "x", "--to", "2026-13-45"), "--to must be an ISO date (YYYY-MM-DD), got '2026"),
         (("search", "x", "--mode", "fuzzy"), "--mode must be hybrid, dense or keyword"),
+        (
+            ("search", "x", "--from", "2026-10-05", "--to", "2026-10-01"),
+            "--to must not be before 2026-10-05, got '2026-10-01'",
+        ),
+        (("ask", "x", "--dated", "arxiv"), "--dated must be published or listed, got 'arxiv'"),
     ],
 )
 def test_clear_errors(run, args, message):

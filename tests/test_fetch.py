@@ -59,8 +59,8 @@ def test_days_are_fetched_in_pages_ingested_once_and_survive_a_429_and_a_500(fet
     assert {r["query"]["limit"] for r in hub.daily_requests()} == {"8"}
     skipped = [str(s) for s in report.skipped]
     assert skipped == [
-        "daily_papers/2026-10-02.json, record 10: withdrawn from arXiv (2026-10-02)",
-        "daily_papers/2026-10-02.json, record 13: missing abstract",
+        "2026-10-02.json, record 10: withdrawn from arXiv (2026-10-02)",
+        "2026-10-02.json, record 13: missing abstract",
     ]
     saved = json.loads(
         (chat.settings.data_dir / "fetched/daily_papers/2026-10-02.json").read_text()
@@ -101,6 +101,21 @@ def test_hits_carry_the_listing_and_dates_filter_by_either_date(fetching, hub):
     assert found and {h.listing.listed for h in found} == {DAY2}
     day2_ids = {r["paper"]["id"] for r in hub.days[DAY2]}
     assert {h.paper_id for h in found} <= day2_ids
+
+
+def test_a_paper_stays_with_its_first_day_whatever_order_days_are_fetched_in(fetching, hub):
+    chat = fetching()
+    again = hub.days[DAY2][5]["paper"]  # listed on DAY1 and DAY2
+    assert again["id"] in {r["paper"]["id"] for r in hub.days[DAY1]}
+    chat.fetch_daily([DAY2])
+    assert chat.search(again["title"], k=1)[0].listing.listed == DAY2
+    first = chat.fetch_daily([DAY1, DAY3])  # an earlier day: it moves there
+    assert again["id"] in first.ingest.updated
+    later = chat.fetch_daily([DAY2], refresh=True)  # the later day again: it stays
+    assert again["id"] in later.ingest.unchanged and not later.ingest.updated
+    hit = chat.search(again["title"], k=1)[0]
+    assert hit.listing.listed == DAY1 and hit.source == "2026-10-01.json"
+    assert chat.fetch_daily(["2026-10-01"]).reused == [DAY1]  # days as text too
 
 
 def test_a_server_that_ignores_paging_does_not_loop(fetching, hub):
@@ -161,7 +176,7 @@ def test_arxiv_ids_are_fetched_with_arxivs_spacing_and_missing_ones_named(make_s
     report = chat.fetch_arxiv([f"https://arxiv.org/abs/{wanted[0]}v3", wanted[1], "2601.00001"])
     assert report.papers == 2 and report.missing == ["2601.00001"]
     assert sorted(report.ingest.added) == sorted(wanted[:2])
-    assert {p["source"] for p in chat.papers()} == {f"arxiv/{report.downloaded[0]}"}
+    assert {p["source"] for p in chat.papers()} == {report.downloaded[0]}
     with pytest.raises(ValueError, match="not an arXiv id"):
         chat.fetch_arxiv(["not-an-id"])
 
@@ -177,6 +192,9 @@ def test_since_last_starts_after_the_last_settled_day(make_settings):
     (folder / f"{last}.json").write_text(
         json.dumps({"fetched_at": f"{today()}T00:00:00", "papers": []})
     )
+    assert fetcher.since_last() == [last + timedelta(days=n) for n in range(1, 6)]
+    future = today() + timedelta(days=30)  # a mistyped day saved nothing that counts
+    (folder / f"{future}.json").write_text(json.dumps({"fetched_at": f"{today()}", "papers": []}))
     assert fetcher.since_last() == [last + timedelta(days=n) for n in range(1, 6)]
     recent = today() - timedelta(days=1)  # fetched the day after: its page may still grow
     (folder / f"{recent}.json").write_text(
@@ -234,7 +252,7 @@ def test_fetch_cli_uses_the_token_without_showing_it_and_a_rerun_adds_nothing(ru
     )
     assert nowhere.returncode == 2
     assert nowhere.stderr.strip().startswith("error: 2026-10-01: cannot reach 127.0.0.1")
-    assert "50 unchanged" not in nowhere.stdout
+    assert len(nowhere.stderr.strip().splitlines()) == 1 and not nowhere.stdout
 
     for args, message in (
         ((), "say what to fetch"),
@@ -242,6 +260,7 @@ def test_fetch_cli_uses_the_token_without_showing_it_and_a_rerun_adds_nothing(ru
         (("--date", "yesterday"), "--date must be a date like 2026-10-03"),
         (("--from", DAY3, "--to", DAY1), "is before --from"),
         (("--arxiv",), "--arxiv needs at least one arXiv id"),
+        (("--date", "2099-01-01"), "nothing to fetch: those days are after today"),
         (("2310.02743",), "arXiv ids go after --arxiv"),
     ):
         bad = run("fetch", *args, **env)
@@ -276,9 +295,12 @@ def test_answers_about_fetched_papers_export_bibtex_and_markdown(run, hub, tmp_p
 
     chat = run(
         "chat",
-        stdin=f"/export\n{question}\n/export talk.md\n/export papers.bib\n/export no/dir.md\n\n",
+        stdin=f"/export\n/exprot x.md\n{question}\n/export talk.md\n/export papers.bib\n"
+        "/export no/dir.md\n/quit\nnever asked\n",
     )
     assert chat.returncode == 0, chat.stderr
     assert "/export needs a file" in chat.stderr and "cannot write no/dir.md" in chat.stderr
+    assert "/exprot is not a command" in chat.stderr and not (tmp_path / "x.md").exists()
+    assert chat.stdout.count("answered by") == 1  # /quit quit
     assert question in (tmp_path / "talk.md").read_text()
     assert (tmp_path / "papers.bib").read_text() == references

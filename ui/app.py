@@ -71,8 +71,9 @@ def welcome(stats: dict[str, Any]) -> str:
     """What the empty chat shows: what is loaded, from where, and how to start."""
     if not stats["papers"]:
         return (
-            "### The collection is empty\nAdd papers in the **Collection** tab (JSON, JSONL, CSV,"
-            " arXiv Atom or Daily Papers text), then ask about them."
+            "### The collection is empty\nAdd papers in the **Collection** tab: upload a file"
+            " (JSON, JSONL, CSV, arXiv Atom or Daily Papers text), or fetch the Hugging Face"
+            " Daily Papers of some days. Then ask about them."
         )
     files = list(stats["sources"])
     more = len(files) - 3
@@ -226,7 +227,10 @@ def build_app(chat: PaperChat) -> gr.Blocks:
                 raise ValueError("those days are after today: there is nothing to fetch yet")
 
             def advance(done: int, total: int, step: str) -> None:
-                progress(done / total if total else 0, desc=f"Fetching {step}")
+                if done < total:
+                    progress(done / total, desc=f"Fetching {step}")
+                else:
+                    progress(None, desc=f"Fetched {total} day(s); adding the papers…")
 
             try:
                 report, problem = chat.fetch_daily(days, progress=advance), ""

@@ -63,7 +63,7 @@ def paper_facts(citation: Citation) -> str:
         facts.append(external_link(listing.github, "GitHub"))
     if listing.project_page:
         facts.append(external_link(listing.project_page, "project page"))
-    return " · ".join(facts)
+    return " · ".join(f'<span class="fact">{fact}</span>' for fact in facts)
 
 
 def source_cards(answer: Answer, turn: int) -> str:
@@ -96,6 +96,7 @@ CSS = """
 #sources .card-head { font-weight: 600; }
 #sources .card-num { color: var(--color-accent); margin-right: 4px; }
 #sources .card-meta { font-size: 0.85em; opacity: 0.75; margin: 2px 0 6px; }
+#sources .card-meta .fact { white-space: nowrap; }
 #sources .card-keywords { margin: 0 0 6px; }
 #sources .keyword { display: inline-block; font-size: 0.8em; padding: 0 6px; margin: 0 4px 2px 0;
   border-radius: 8px; background: var(--background-fill-primary);
