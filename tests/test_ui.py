@@ -564,6 +564,8 @@ def test_fetch_days_then_ask_and_download_the_conversation_and_references(
             assert "withdrawn from arXiv" in text
             page.locator("#collection-counts").get_by_text("50 papers").wait_for()
 
+            assert not page.locator("#examples").is_visible()  # they ask about another collection
+            assert "click an example" not in page.locator("#chat").inner_text()
             jev = hub.days[DAY1][0]["paper"]
             chat_text = ask(page, "How much does Jev reduce median decision latency?", 0)
             assert "22.7-64.5%" in chat_text

@@ -23,6 +23,7 @@ from rag.store import StoreUnavailable
 from ui.render import CSS, HEAD, answered_by, link_citations, source_cards
 
 log = logging.getLogger(__name__)
+EXAMPLES_SOURCE = "daily_papers.txt"  # the shipped collection the examples ask about
 EXAMPLES = [
     "Which papers address reward overoptimization?",
     "What accuracy does Lyra reach on miniF2F?",
@@ -40,7 +41,7 @@ THEME = gr.themes.Soft(  # system fonts only: the page never fetches fonts from 
 )
 USER_ERRORS = (ValueError, LoadError, StoreUnavailable, EmbeddingError)
 FILTER_LABELS = {"date_from": "From date", "date_to": "To date"}  # the fields that can be wrong
-EMPTY_QUESTION_HINT = "Type a question first, or click one of the examples."
+EMPTY_QUESTION_HINT = "Type a question first."
 
 
 def new_session() -> dict[str, list]:
@@ -77,10 +78,11 @@ def welcome(stats: dict[str, Any]) -> str:
         )
     files = list(stats["sources"])
     more = len(files) - 3
+    example = ", or click an example" if EXAMPLES_SOURCE in stats["sources"] else ""
     origin = ", ".join(files[:3]) + (f" and {more} more file{'s' * (more > 1)}" if more > 0 else "")
     return (
         f"### {stats['papers']} papers loaded\nfrom {escape(origin)}.\n\n"
-        "Ask a question below, or click an example. Every answer cites its papers: click a"
+        f"Ask a question below{example}. Every answer cites its papers: click a"
         " **[n]** to see the source. Add your own papers in the **Collection** tab."
     )
 
@@ -151,12 +153,13 @@ def build_app(chat: PaperChat) -> gr.Blocks:
         session["answers"].append(answer)
         yield session["display"], session, sources_panel(session), answered_by(answer), "", ""
 
-    def collection_overview(query: str = "") -> tuple[str, list[list[str]], dict]:
-        """The counts, the titles matching `query`, and the chat's welcome for what is loaded."""
+    def collection_overview(query: str = "") -> tuple[str, list[list[str]], dict, dict]:
+        """The counts, the titles matching `query`, the chat's welcome for what is loaded,
+        and the example questions, shown only when the collection they ask about is in."""
         try:
             stats, papers = chat.stats(), chat.papers()
         except USER_ERRORS as exc:
-            return f"⚠️ {escape(str(exc))}", [], gr.update(placeholder="")
+            return f"⚠️ {escape(str(exc))}", [], gr.update(placeholder=""), gr.skip()
         words = query.casefold().split()
         rows = [
             [p["title"], p["paper_id"], p["source"]]
@@ -172,11 +175,12 @@ def build_app(chat: PaperChat) -> gr.Blocks:
             f"**{stats['papers']} papers**, {stats['chunks']} chunks, "
             f"from {len(stats['sources'])} file(s). {shown}"
         )
-        return summary, rows[:MAX_LISTED], gr.update(placeholder=welcome(stats))
+        examples = gr.update(visible=EXAMPLES_SOURCE in stats["sources"])
+        return summary, rows[:MAX_LISTED], gr.update(placeholder=welcome(stats)), examples
 
     def title_search(query: str) -> tuple[str, list[list[str]]]:
         """The counts and matching titles only: the chat is left alone while one types."""
-        summary, rows, _ = collection_overview(query)
+        summary, rows, *_ = collection_overview(query)
         return summary, rows
 
     def add_papers(upload: str | None, query: str, progress=gr.Progress()):  # noqa: B008
@@ -294,7 +298,7 @@ def build_app(chat: PaperChat) -> gr.Blocks:
                     )
                     ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
                 hint = gr.Markdown(elem_id="question-hint")
-                with gr.Row(elem_id="examples"):
+                with gr.Row(elem_id="examples") as examples:
                     example_buttons = [gr.Button(text, size="sm") for text in EXAMPLES]
                 with gr.Row():
                     new_chat = gr.Button("New conversation", size="sm", variant="secondary")
@@ -400,7 +404,7 @@ def build_app(chat: PaperChat) -> gr.Blocks:
             queue=False,
             **hidden,
         )
-        overview = [counts, titles, chatbot]
+        overview = [counts, titles, chatbot, examples]
         title_query.change(title_search, title_query, [counts, titles], **hidden)
         add.click(add_papers, [upload, title_query], [report, upload, *overview], **hidden)
         fetch.click(
