@@ -168,18 +168,14 @@ def latex(text: str, balanced: bool) -> str:
 
 
 def accented(char: str) -> str:
-    """A Latin letter with accents as nested accent commands ("é" is {\\'e}); else itself."""
+    """A Latin letter with one accent as its accent command ("é" is {\\'e}); else itself.
+    A letter with two accents (Vietnamese "ễ") stays UTF-8: biber cannot decode nested
+    accent commands, and reads UTF-8 as it is."""
     base, *marks = unicodedata.normalize("NFD", char)
-    if not marks or not (base.isascii() and base.isalpha()) or any(m not in ACCENTS for m in marks):
+    if len(marks) != 1 or not (base.isascii() and base.isalpha()) or marks[0] not in ACCENTS:
         return char
-    for mark in marks:
-        command = ACCENTS[mark]
-        if len(base) > 1:
-            base = f"{{{base}}}"
-        elif command.isalpha():
-            base = f" {base}"
-        base = f"\\{command}{base}"
-    return f"{{{base}}}"
+    command = ACCENTS[marks[0]]
+    return f"{{\\{command}{' ' if command.isalpha() else ''}{base}}}"
 
 
 def balanced(text: str) -> bool:
