@@ -116,7 +116,8 @@ def fetch(
     ] = False,
     arxiv: Annotated[bool, typer.Option("--arxiv", help="Fetch the given arXiv ids.")] = False,
     refresh: Annotated[
-        bool, typer.Option(help="Download days again, though they were saved before.")
+        bool,
+        typer.Option("--refresh", help="Download days again, though they were saved before."),
     ] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON.")] = False,
 ) -> None:

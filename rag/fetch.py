@@ -137,9 +137,14 @@ class Http:
     no network at all fails at once. Headers (the token) are never logged."""
 
     def __init__(
-        self, settings: Settings, headers: dict[str, str], sleep: Callable[[float], None]
+        self,
+        settings: Settings,
+        headers: dict[str, str],
+        sleep: Callable[[float], None],
+        rate_limit_hint: str = "",
     ) -> None:
         self.settings = settings.fetch
+        self.rate_limit_hint = rate_limit_hint  # how to be allowed more, said after a 429
         self.client = httpx.Client(
             headers={"User-Agent": "PaperChat", **headers},
             timeout=self.settings.timeout,
@@ -178,7 +183,7 @@ class Http:
                 if attempt + 1 == attempts or wait > self.settings.max_wait:
                     raise FetchError(
                         f"{what}: {host} is rate-limiting (HTTP 429) and asks to wait"
-                        f" {wait:.0f} s; try again later (set HF_TOKEN for a higher limit)"
+                        f" {wait:.0f} s; try again later{self.rate_limit_hint}"
                     )
                 log.warning("%s: rate-limited by %s; waiting %.1f s", what, host, wait)
                 self.sleep(wait)
@@ -203,10 +208,11 @@ class Http:
         raise AssertionError("unreachable")  # every path of the last attempt returns or raises
 
 
-def record_id(record: Any) -> str:
-    """The paper id of an API record, "" for a record without one."""
+def record_key(record: Any) -> str:
+    """What tells API records apart: the paper id, or for a record without one its text."""
     paper = record.get("paper") if isinstance(record, dict) else None
-    return str(paper.get("id") or "") if isinstance(paper, dict) else ""
+    paper_id = paper.get("id") if isinstance(paper, dict) else None
+    return str(paper_id) if paper_id else json.dumps(record, sort_keys=True)
 
 
 def write_atomically(path: Path, text: str) -> None:
@@ -225,10 +231,15 @@ class Fetcher:
         self.arxiv_folder = settings.data_dir / ARXIV_FOLDER
         self.sleep = sleep
 
-    def http(self, token: bool) -> Http:
-        secret = self.settings.hf_token if token else None
-        headers = {"Authorization": f"Bearer {secret.get_secret_value()}"} if secret else {}
-        return Http(self.settings, headers, self.sleep)
+    def http(self, hub: bool) -> Http:
+        """A client for the Hub (with HF_TOKEN when set), or for arXiv."""
+        if not hub:
+            return Http(self.settings, {}, self.sleep)
+        secret = self.settings.hf_token
+        if secret:
+            headers = {"Authorization": f"Bearer {secret.get_secret_value()}"}
+            return Http(self.settings, headers, self.sleep)
+        return Http(self.settings, {}, self.sleep, " (HF_TOKEN raises the limit)")
 
     def saved_days(self) -> list[date]:
         days = []
@@ -265,7 +276,7 @@ class Fetcher:
     ) -> Iterator[tuple[date, Path, bool]]:
         """Each day's saved file, downloaded first unless a settled copy is there (and not
         `refresh`), with whether it was downloaded."""
-        http = self.http(token=True)
+        http = self.http(hub=True)
         try:
             for done, day in enumerate(days):
                 if progress:
@@ -306,11 +317,11 @@ class Fetcher:
                 raise FetchError(
                     f"{day}: the Daily Papers API answered with a {type(data).__name__}, not a list"
                 )
-            ids = {record_id(r) for r in data} - {""}
-            if data and ids and ids <= seen:
+            new = {record_key(r): r for r in data if record_key(r) not in seen}
+            if data and not new:
                 break
-            records += [r for r in data if record_id(r) not in seen or not record_id(r)]
-            seen |= ids
+            records += new.values()
+            seen |= set(new)
             if len(data) < limit:
                 break
         return records
@@ -322,7 +333,7 @@ class Fetcher:
         `PAPERCHAT_ARXIV_SPACING` seconds between requests."""
         url = f"{self.settings.arxiv.endpoint.rstrip('/')}/api/query"
         batches = [ids[i : i + ARXIV_BATCH] for i in range(0, len(ids), ARXIV_BATCH)]
-        http = self.http(token=False)
+        http = self.http(hub=False)
         try:
             for done, batch in enumerate(batches):
                 if progress:

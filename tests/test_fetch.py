@@ -124,6 +124,11 @@ def test_a_server_that_ignores_paging_does_not_loop(fetching, hub):
     report = chat.fetch_daily(DAYS[:1])
     assert len(hub.daily_requests(DAY1)) == 2  # the second page brought nothing new
     assert report.papers == 8
+    nameless = "2026-09-30"  # a full page of records without ids, again and again
+    hub.days[nameless] = [{"paper": {"title": f"Untitled {n}"}} for n in range(8)]
+    hub.ignore_paging.add(nameless)
+    report = chat.fetch_daily([nameless])
+    assert len(hub.daily_requests(nameless)) == 2 and len(report.skipped) == 8
 
 
 def test_a_day_that_keeps_failing_stops_the_fetch_and_keeps_what_came_before(fetching, hub):
@@ -141,7 +146,7 @@ def test_a_day_that_keeps_failing_stops_the_fetch_and_keeps_what_came_before(fet
 def test_a_429_that_asks_too_long_a_wait_fails_at_once(fetching, hub):
     chat = fetching(max_wait=0.5)
     hub.faults[DAY1] = [429]
-    with pytest.raises(FetchError, match=r"^2026-10-01: .*HTTP 429.* wait 1 s"):
+    with pytest.raises(FetchError, match=r"^2026-10-01: .*HTTP 429.* wait 1 s.*HF_TOKEN"):
         chat.fetch_daily(DAYS[:1])
     assert len(hub.daily_requests(DAY1)) == 1
 

@@ -6,6 +6,7 @@ import logging
 import re
 import shutil
 import tempfile
+import time
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,7 @@ EXAMPLES = [
     "Which papers use sharpness-aware minimization?",
 ]
 MAX_UPLOAD_MB = 20
+EXPORT_MAX_AGE = 600  # seconds a download's source file is kept; Gradio serves its own copy
 MAX_FETCH_DAYS = 62  # days one click fetches; the CLI takes any range
 MAX_LISTED = 500  # titles sent to the page at once; search narrows a larger collection
 UPLOAD_TYPES = sorted(LOADERS)
@@ -103,6 +105,7 @@ def safe_upload_name(name: str) -> str:
 
 def build_app(chat: PaperChat) -> gr.Blocks:
     settings = chat.settings
+    export_root = Path(tempfile.mkdtemp(prefix="paperchat-export-"))
 
     def respond(
         question: str,
@@ -256,7 +259,10 @@ def build_app(chat: PaperChat) -> gr.Blocks:
             return gr.update(value=None, interactive=False), gr.update(
                 value=None, interactive=False
             )
-        folder = Path(tempfile.mkdtemp(prefix="paperchat-export-"))
+        for old in export_root.glob("*/*"):  # Gradio has copied them to its cache by now
+            if time.time() - old.stat().st_mtime > EXPORT_MAX_AGE:
+                shutil.rmtree(old.parent, ignore_errors=True)
+        folder = Path(tempfile.mkdtemp(dir=export_root))
         conversation = folder / "paperchat-conversation.md"
         conversation.write_text(conversation_markdown(answers), encoding="utf-8")
         references = folder / "paperchat-references.bib"
@@ -270,7 +276,8 @@ def build_app(chat: PaperChat) -> gr.Blocks:
         """Answer a question; returns the Answer as a dict: text, citations, abstained, ..."""
         return chat.ask(question, history or [], k=k).to_dict()
 
-    with gr.Blocks(title="PaperChat") as app:
+    # Gradio's copies of uploads and downloads go after a day.
+    with gr.Blocks(title="PaperChat", delete_cache=(3600, 86400)) as app:
         session = gr.State(new_session)
         gr.Markdown(
             "## PaperChat\nAsk about the papers in the collection. "
