@@ -578,6 +578,8 @@ def test_fetch_days_then_ask_and_download_the_conversation_and_references(
                 card.get_by_role("link", name="GitHub").get_attribute("href") == jev["githubRepo"]
             )
             assert card.locator(".keyword").all_inner_texts() == jev["ai_keywords"]
+            ARTIFACTS.mkdir(exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / "ui-fetched-answer.png"), full_page=True)
 
             with page.expect_download() as download:
                 page.locator("#download-chat").click()
