@@ -71,7 +71,7 @@ TITLE_STOPWORDS = {
 }  # fmt: skip
 AND = re.compile(r"\band\b", re.IGNORECASE)
 MAX_AUTHORS = 5  # Markdown lists this many authors, then "et al."
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>])")
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>$~#|])")
 
 
 def bibtex(citations: Iterable[Citation]) -> str:

@@ -219,7 +219,7 @@ def test_answer_markdown():
         authors=["Ann Lee", "Bo Li"],
         date="2024-01-02",
         listing=listing,
-        quote="Ensembles reduce <overoptimization>.",
+        quote="Ensembles reduce <overoptimization> ~ $3 # | x.",
     )
     many = [f"Author {i}" for i in range(7)]
     second = citation(2, "0123456789ab", "No arXiv", url="https://example.org/p", authors=many)
@@ -235,7 +235,7 @@ def test_answer_markdown():
         "[2] **No arXiv** — Author 0, Author 1, Author 2, Author 3, Author 4, et al."
         ". <https://example.org/p>",
     ]
-    assert "> Ensembles reduce \\<overoptimization\\>." in lines
+    assert "> Ensembles reduce \\<overoptimization\\> \\~ \\$3 \\# \\| x." in lines
     assert f"> {second.quote}" in lines
     assert "12 upvotes · GitHub: <https://github.com/a/b> · Keywords: rlhf, reward" in lines
     assert answer_markdown(answer("Nothing?", [])) == "# Nothing?\n\n*Notice.*\n"
