@@ -125,7 +125,7 @@ def fetch(
     from rag.fetch import (
         FetchError,
         FetchReport,
-        days_from,
+        day_range,
         days_of_month,
         days_of_week,
         parse_day,
@@ -167,21 +167,17 @@ def fetch(
                 fail("--arxiv needs at least one arXiv id")
             days = []
         elif day:
-            days = days_from(parse_day(day, "--date"), parse_day(day, "--date"))
+            days = day_range(parse_day(day, "--date"), parse_day(day, "--date"), "--date", "")
         elif date_from:
             first = parse_day(date_from, "--from")
             last = parse_day(date_to, "--to") if date_to else today()
-            if last < first:
-                fail(f"--to ({last}) is before --from ({first})")
-            days = days_from(first, last)
+            days = day_range(first, last, "--from", "--to")
         elif week:
             days = days_of_week(week)
         elif month:
             days = days_of_month(month)
         else:
             days = chat.days_since_last_fetch()
-        if not (arxiv or days):
-            fail(f"nothing to fetch: those days are after today ({today()})")
         with Progress(*columns, console=errors, transient=True, disable=as_json) as bar:
             task = bar.add_task("fetch", total=None, step="")
 

@@ -24,7 +24,7 @@ import httpx
 from rag.config import Settings
 from rag.ingest import IngestReport
 from rag.keyword import PaperInfo
-from rag.load import Paper, Skipped, arxiv_id, read_file
+from rag.load import Paper, Skipped, arxiv_id, day_number, read_file
 
 log = logging.getLogger(__name__)
 DAILY_FOLDER = Path("fetched") / "daily_papers"
@@ -97,6 +97,17 @@ def days_from(first: date, last: date) -> list[date]:
     return [first + timedelta(days=n) for n in range((last - first).days + 1)]
 
 
+def day_range(first: date, last: date, first_name: str, last_name: str) -> list[date]:
+    """`days_from(first, last)`, or a ValueError naming the options the days came from when
+    `last` is before `first` or every day is after today."""
+    if last < first:
+        raise ValueError(f"{last_name} ({last}) is before {first_name} ({first})")
+    days = days_from(first, last)
+    if not days:
+        raise ValueError(f"nothing to fetch: those days are after today ({today()})")
+    return days
+
+
 def days_of_week(week: str) -> list[date]:
     """The days of an ISO week, "2026-W40" (Monday to Sunday)."""
     match = re.fullmatch(r"(\d{4})-?W(\d{2})", week.strip())
@@ -104,7 +115,7 @@ def days_of_week(week: str) -> list[date]:
         monday = date.fromisocalendar(int(match[1]), int(match[2]), 1)  # type: ignore[index]
     except (TypeError, ValueError):
         raise ValueError(f"--week must be an ISO week like 2026-W40, got {week!r}") from None
-    return days_from(monday, monday + timedelta(days=6))
+    return day_range(monday, monday + timedelta(days=6), "--week", "--week")
 
 
 def days_of_month(month: str) -> list[date]:
@@ -114,7 +125,7 @@ def days_of_month(month: str) -> list[date]:
     except ValueError:
         raise ValueError(f"--month must be a month like 2026-09, got {month!r}") from None
     following = (first + timedelta(days=31)).replace(day=1)
-    return days_from(first, following - timedelta(days=1))
+    return day_range(first, following - timedelta(days=1), "--month", "--month")
 
 
 def retry_after(response: httpx.Response) -> float | None:
@@ -371,13 +382,11 @@ def papers_in(path: Path, report: FetchReport) -> Iterator[Paper]:
 def first_listing(paper: Paper, stored: PaperInfo | None) -> Paper:
     """`paper` as listed on the first Daily Papers day it had: when the collection holds it
     from an earlier day, that day and source are kept."""
-    listed = int(paper.listing.listed.replace("-", "") or 0)
-    if stored is None or not stored.listed_num or not listed or stored.listed_num >= listed:
+    listed, first = day_number(paper.listing.listed), stored.listed_num if stored else 0
+    if not first or not listed or first >= listed:
         return paper
-    first = date(
-        stored.listed_num // 10000, stored.listed_num // 100 % 100, stored.listed_num % 100
-    )
-    return replace(paper, source=stored.source, listing=replace(paper.listing, listed=str(first)))
+    day = f"{first // 10000:04d}-{first // 100 % 100:02d}-{first % 100:02d}"
+    return replace(paper, source=stored.source, listing=replace(paper.listing, listed=day))
 
 
 def check_arxiv_ids(ids: list[str]) -> list[str]:

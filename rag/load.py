@@ -58,7 +58,7 @@ class Listing:
         """Chroma metadata (str and int values only; unknown counts are left out)."""
         metadata = {
             "listed": self.listed,
-            "listed_num": int(self.listed.replace("-", "")) if self.listed else 0,
+            "listed_num": day_number(self.listed),
             "github": self.github,
             "project_page": self.project_page,
             "keywords": "; ".join(self.keywords),
@@ -187,6 +187,11 @@ def parse_date(value: Any) -> str:
         return date.fromisoformat(text[:10]).isoformat() if text else ""
     except ValueError:
         return ""
+
+
+def day_number(day: str) -> int:
+    """An ISO date as the number YYYYMMDD (what Chroma filters compare); 0 for ""."""
+    return int(day.replace("-", "")) if day else 0
 
 
 def parse_header_date(text: str) -> str:

@@ -15,7 +15,7 @@ from pydantic import ConfigDict
 
 from rag.config import SearchSettings
 from rag.keyword import KeywordIndex
-from rag.load import Listing, parse_date, squash
+from rag.load import Listing, day_number, parse_date, squash
 from rag.store import StoredChunk, VectorStore
 
 Mode = Literal["hybrid", "dense", "keyword"]
@@ -86,8 +86,8 @@ class Filters:
     def date_range(self) -> tuple[int, int] | None:
         if not (self.date_from or self.date_to):
             return None
-        low = int(self.date_from.replace("-", "")) if self.date_from else 1
-        high = int(self.date_to.replace("-", "")) if self.date_to else 99991231
+        low = day_number(self.date_from) or 1
+        high = day_number(self.date_to) or 99991231
         return low, high
 
 

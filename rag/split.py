@@ -12,7 +12,7 @@ from typing import Any
 
 from langchain_text_splitters import RecursiveCharacterTextSplitter
 
-from rag.load import Paper
+from rag.load import Paper, day_number
 
 ENCODING = "cl100k_base"
 ABBREVIATIONS = ("al.", "e.g.", "i.e.", "vs.", "cf.", "Fig.", "Eq.", "Sec.", "approx.", "resp.")
@@ -64,7 +64,7 @@ def chunk_metadata(paper: Paper, index: int, count: int, sentences: int) -> dict
         "sentence_count": sentences,
         "url": paper.url,
         "date": paper.date,
-        "date_num": int(paper.date.replace("-", "")) if paper.date else 0,
+        "date_num": day_number(paper.date),
         "authors": "; ".join(paper.authors),
         "source": paper.source,
         "content_hash": paper.content_hash,

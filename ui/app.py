@@ -17,7 +17,7 @@ from rag.api import PaperChat
 from rag.chain import Answer, clean_question
 from rag.embed import EmbeddingError
 from rag.export import bibtex_of_answers, conversation_markdown
-from rag.fetch import FetchError, FetchReport, days_from, parse_day
+from rag.fetch import FetchError, FetchReport, day_range, parse_day
 from rag.load import LOADERS, LoadError
 from rag.search import FilterError, Filters
 from rag.store import StoreUnavailable
@@ -225,13 +225,9 @@ def build_app(chat: PaperChat) -> gr.Blocks:
         try:
             start = parse_day(first, "From day")
             end = parse_day(last, "To day") if last.strip() else start
-            if end < start:
-                raise ValueError(f"To day ({end}) is before From day ({start})")
             if (end - start).days >= MAX_FETCH_DAYS:
                 raise ValueError(f"fetch at most {MAX_FETCH_DAYS} days at a time here")
-            days = days_from(start, end)
-            if not days:
-                raise ValueError("those days are after today: there is nothing to fetch yet")
+            days = day_range(start, end, "From day", "To day")
 
             def advance(done: int, total: int, step: str) -> None:
                 if done < total:
