@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import threading
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 from chromadb.errors import InternalError
 
+from rag import owner
 from rag.chain import Answer, AnswerChain, Answerer
 from rag.config import Settings
 from rag.environment import install_tiktoken_files
@@ -33,6 +33,7 @@ from rag.keyword import KeywordIndex
 from rag.llm import LLMAnswerer
 from rag.load import Paper
 from rag.local_llm import EmbeddedServer
+from rag.owner import Notify, to_stderr
 from rag.prompts import load_prompts
 from rag.search import (
     Filters,
@@ -55,9 +56,11 @@ log = logging.getLogger(__name__)
 class PaperChat:
     """A paper collection to ingest into and search. Opens lazily: nothing loads until used."""
 
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None, notify: Notify = to_stderr) -> None:
+        """`notify` is told, in one line, when this waits for another process."""
         self.settings = settings or Settings()
-        self._writing = threading.RLock()  # one writer at a time; readers never wait
+        self.notify = notify
+        self.chroma_server: owner.ChromaServer | None = None
 
     @cached_property
     def embeddings(self) -> VectorEmbeddings:
@@ -81,7 +84,7 @@ class PaperChat:
     def store(self):
         from rag.store import VectorStore
 
-        return VectorStore(self.settings, self.embeddings)
+        return VectorStore(self.settings, self.embeddings, self.notify)
 
     @cached_property
     def keyword(self) -> KeywordIndex:
@@ -125,9 +128,25 @@ class PaperChat:
         return LLMAnswerer(self.settings, self.prompts, self.local_model)
 
     def close(self) -> None:
-        """Stop the embedded language model, if one runs (it also stops with the process)."""
+        """Stop the embedded language model, if one runs, and let other processes open the
+        Chroma store, if this one owned it (both also happen when the process ends)."""
         if "local_model" in self.__dict__ and self.local_model:
             self.local_model.close()
+        if "store" in self.__dict__:
+            self.store.close()
+        if self.chroma_server:
+            self.chroma_server.close()
+
+    def share_store(self) -> None:
+        """Own the data directory's Chroma store while this object is open, and serve it to
+        every other process on it (the CLI, a cron job, a notebook) through `chroma run` on
+        a loopback port; `paperchat serve` does this. Call before anything opens the store.
+        Raises StoreBusy when another server already shares it. Does nothing when the
+        collection is on a configured Chroma server (PAPERCHAT_CHROMA_HOST)."""
+        if "store" in self.__dict__:
+            raise RuntimeError("share_store() must come before the store is opened")
+        if not self.settings.chroma.host:
+            self.chroma_server = owner.ChromaServer(self.settings.data_dir, self.notify)
 
     @cached_property
     def chain(self) -> AnswerChain:
@@ -154,25 +173,27 @@ class PaperChat:
         try:
             yield
         except httpx.TransportError as exc:
-            where = f"{self.settings.chroma.host}:{self.settings.chroma.port}"
+            where = self.store.location
             raise StoreUnavailable(
                 f"lost the Chroma server at {where} ({exc}); is it running?"
             ) from exc
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """One writer at a time; a failed write (disk full, read-only) is StoreWriteFailed.
+        """One writer at a time across threads and processes (a second one waits, and says
+        so once); a failed write (disk full, read-only) is StoreWriteFailed.
 
         Writes are idempotent and grouped, so what was stored before the failure stays,
         and running the same ingest again once there is room completes it.
         """
-        with self._writing, self.reaching_chroma():
+        with self.reaching_chroma():
             try:
-                yield
+                with owner.writing(self.settings.data_dir, self.notify):
+                    yield
             except (InternalError, OSError) as exc:
-                where, chroma = str(self.settings.data_dir), self.settings.chroma
-                if chroma.host:
-                    where += f" or on the Chroma server at {chroma.host}:{chroma.port}"
+                where = str(self.settings.data_dir)
+                if not self.store.embedded:
+                    where += f" or on the Chroma server at {self.store.location}"
                 raise StoreWriteFailed(
                     f"could not write the index in {where} ({exc}); is the disk full or"
                     " read-only? What was already stored is kept: run it again once there is room."
@@ -183,16 +204,20 @@ class PaperChat:
         process on this data directory saved a newer one, else rebuild it from Chroma.
 
         True when a rebuild was needed (a killed ingest, a lost or corrupt index file, or
-        another machine writing to a shared Chroma server).
+        another machine writing to a shared Chroma server). While another thread or process
+        is writing, the index it saved last is used as it is: the writer brings it up to
+        date, and a search never waits for a whole ingest.
         """
         with self.reaching_chroma():
             if self._keyword_is_current():  # the common case takes no lock
                 return False
+            if self.keyword.load() and self._keyword_is_current():
+                return False  # another process on this data directory saved it
+            if owner.writer_active(self.settings.data_dir):
+                return False  # mid-write: what it saved last stands until it is done
             with self.writing():
-                if self._keyword_is_current():  # another thread rebuilt it meanwhile
-                    return False
                 if self.keyword.load() and self._keyword_is_current():
-                    return False  # another process on this data directory saved it
+                    return False  # a writer finished meanwhile
                 generation = self.store.generation()
                 log.warning("keyword index is out of date with Chroma; rebuilding it")
                 pages = self.store.pages()
@@ -385,11 +410,7 @@ class PaperChat:
             "chunks": chunks,
             "sources": dict(sorted(sources.items())),
             "collection": self.settings.chroma.collection,
-            "chroma": (
-                f"http://{self.settings.chroma.host}:{self.settings.chroma.port}"
-                if self.settings.chroma.host
-                else str(data_dir / "chroma")
-            ),
+            "chroma": self.store.location,
             "data_dir": str(data_dir),
             "disk_bytes": size,
         }

@@ -26,6 +26,7 @@ from rag.embed import EmbeddingError
 from rag.ingest import PaperNotFound
 from rag.load import LoadError
 from rag.local_llm import LocalModelError, check_gguf
+from rag.owner import StoreBusy
 from rag.search import FilterError, Filters, Hit
 from rag.store import StoreUnavailable
 
@@ -482,6 +483,10 @@ def ui_auth(host: str, no_auth: bool, credentials: str | None) -> tuple[str, str
     return None
 
 
+def say_plainly(line: str) -> None:
+    errors.print(line, markup=False, highlight=False)
+
+
 @app.command()
 def serve(
     host: Annotated[str, typer.Option(help="Address to bind; loopback by default.")] = "127.0.0.1",
@@ -490,10 +495,23 @@ def serve(
         bool, typer.Option("--no-auth", help="Allow no login off loopback.")
     ] = False,
     gguf: GgufOption = None,
+    fetch_daily: Annotated[
+        bool | None,
+        typer.Option(
+            "--fetch-daily",
+            help="Fetch Daily Papers now and every PAPERCHAT_FETCH_EVERY hours (default 6).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Serve the chat web UI (http://127.0.0.1:7860 by default)."""
+    """Serve the chat web UI (http://127.0.0.1:7860 by default). Other paperchat commands
+    on the same data directory, a cron job's included, work while it runs."""
     with user_errors():
         chat = open_chat(gguf)
+        try:
+            chat.share_store()
+        except StoreBusy as exc:
+            fail(str(exc))
         secret = chat.settings.auth.get_secret_value() if chat.settings.auth else None
         if chat.local_model:  # load the model now, not on the first question
             try:
@@ -501,23 +519,30 @@ def serve(
             except LocalModelError as exc:
                 fail(str(exc))
     auth = ui_auth(host, no_auth, secret)
+    from rag.schedule import DailyFetch
     from ui.app import serve as serve_ui  # gradio loads only for this command
 
+    daily = None
+    if chat.settings.fetch.daily if fetch_daily is None else fetch_daily:
+        daily = DailyFetch(chat, chat.settings.fetch.every, report=say_plainly).start()
     with user_errors():
         try:
-            app = serve_ui(chat, host, port, auth)
+            app = serve_ui(chat, host, port, auth, daily)
         except OSError:  # Gradio's own message tells how to change launch(), not the CLI
             fail(
                 f"cannot serve on {host}:{port}: the port is taken or the address is not this"
                 " machine's; choose another with --port or --host"
             )
     url = app.local_url.rstrip("/")
+    if chat.chroma_server:
+        chat.chroma_server.announce(url)
     try:  # Ctrl+C may come as soon as the line is out
         console.print(f"PaperChat is running at {url} — press Ctrl+C to stop", highlight=False)
         while app.is_running:
             time.sleep(0.2)
     except KeyboardInterrupt:
         app.close()
+        chat.close()
         console.print("PaperChat stopped.")
 
 

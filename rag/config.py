@@ -127,6 +127,8 @@ class FetchSettings(BaseModel):
     retries: int = Field(4, ge=0, le=20, description="retries of a 429, 5xx or timeout")
     backoff: float = Field(2.0, ge=0, description="seconds before the first retry, then doubled")
     max_wait: float = Field(300.0, ge=0, description="the longest wait a 429 may ask for")
+    daily: bool = Field(False, description="`paperchat serve` fetches Daily Papers itself")
+    every: float = Field(6.0, gt=0, le=24 * 7, description="hours between those fetches")
 
 
 class AnswerSettings(BaseModel):

@@ -44,6 +44,7 @@ STOPWORDS = frozenset(STOPWORDS_EN) | {"paper", "papers", "which", "what", "how"
 FORMAT_VERSION = 4
 K1, B = 1.5, 0.75
 COMPACT_SHARE = 0.25  # drop tombstoned rows once this share of stored chunks is deleted
+LOAD_TRIES = 5  # reads of a state that another process keeps replacing
 MERGE_LIMIT = 65_536  # rows; merges stop there, so a merge's memory does not grow with N
 ChunkText = tuple[str, str, dict]  # (chunk_id, text, Chroma metadata)
 
@@ -331,6 +332,7 @@ class KeywordIndex:
         self.dead: dict[str, set[int]] = {}  # tombstones: segment name -> rows
         self.vocab: dict[str, int] = {}
         self.snapshot = Snapshot([], {})
+        self._loaded_stamp: tuple[int, int, int] | None = None  # state.json last read
 
     def __len__(self) -> int:
         """The number of live chunks."""
@@ -338,25 +340,51 @@ class KeywordIndex:
 
     def load(self) -> bool:
         """Read the saved index; False (with a warning if something was there) when it is
-        missing, from an older version, or damaged."""
-        state_file = self.directory / "state.json"
+        missing, from an older version, or damaged. Another process may save while this
+        reads: segments already in memory are kept (they never change), and a segment that
+        a newer save removed sends it back to the newer state."""
+        for _ in range(LOAD_TRIES):
+            try:
+                return self._load()
+            except FileNotFoundError:
+                if self._state_stamp() == self._loaded_stamp:  # nothing newer: lost files
+                    break
+        if self.directory.exists() and any(self.directory.iterdir()):
+            log.warning("keyword index in %s is incomplete; it will be rebuilt", self.directory)
+        return False
+
+    def _state_stamp(self) -> tuple[int, int, int] | None:
         try:
-            state = json.loads(state_file.read_text())
+            status = (self.directory / "state.json").stat()
+        except OSError:
+            return None
+        return status.st_ino, status.st_mtime_ns, status.st_size
+
+    def _load(self) -> bool:
+        stamp = self._state_stamp()
+        if stamp is not None and stamp == self._loaded_stamp:
+            return True  # what is in memory is what was saved last
+        self._loaded_stamp = stamp
+        try:
+            state = json.loads((self.directory / "state.json").read_text())
             if state.get("format") != FORMAT_VERSION:
                 raise ValueError(f"format {state.get('format')}, expected {FORMAT_VERSION}")
-            segments = [Segment.load(self.directory, name) for name in state["segments"]]
+            known = {s.name: s for s in self.segments}
+            segments = [
+                known.get(name) or Segment.load(self.directory, name) for name in state["segments"]
+            ]
             dead = {name: set(rows) for name, rows in state["dead"].items()}
             vocab = {term: i for i, term in enumerate(t for s in segments for t in s.terms)}
             if segments and segments[-1].postings.shape[1] > len(vocab):
                 raise ValueError("the vocabulary is shorter than the postings")
         except FileNotFoundError:
-            if self.directory.exists() and any(self.directory.iterdir()):
-                log.warning("keyword index in %s is incomplete; it will be rebuilt", self.directory)
-            return False
+            self._loaded_stamp = None
+            raise
         except (OSError, ValueError, KeyError, TypeError, IndexError, zipfile.BadZipFile) as exc:
             log.warning(
                 "keyword index in %s is unreadable (%s); it will be rebuilt", self.directory, exc
             )
+            self._loaded_stamp = None
             return False
         self.segments, self.dead, self.vocab = segments, dead, vocab
         self.generation = state["generation"]
@@ -424,6 +452,7 @@ class KeywordIndex:
         partial = self.directory / f"state.{uuid.uuid4().hex}.part"
         partial.write_text(json.dumps(state))
         os.replace(partial, self.directory / "state.json")
+        self._loaded_stamp = self._state_stamp()
         for path in self.directory.iterdir():  # replaced segments, older formats' files
             if path.name != "state.json" and path.name.split(".")[0] not in names:
                 if path.is_dir():

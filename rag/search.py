@@ -252,6 +252,8 @@ class HybridSearch:
 
         hits = []
         for paper_id in top:
+            if evidence[paper_id] not in known:  # removed by another process just now
+                continue
             chunk, similarity = known[evidence[paper_id]]
             meta = chunk.metadata
             hits.append(

@@ -14,6 +14,7 @@ import os
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import chromadb
@@ -23,6 +24,7 @@ from langchain_chroma import Chroma
 
 from rag.config import Settings
 from rag.embed import VectorEmbeddings
+from rag.owner import Notify, claim_store, release_store, to_stderr
 from rag.split import Chunk, sentences_of, version_prefix
 
 log = logging.getLogger(__name__)
@@ -32,6 +34,11 @@ LEGACY_EMBEDDING = "all-MiniLM-L6-v2"  # collections from before the key was rec
 READ_PAGE = 1000  # Chroma rows read or deleted per request
 SENTENCE_CACHE_PAPERS = 5000  # papers whose sentences are kept in memory
 COSINE = {"hnsw": {"space": "cosine"}}
+
+
+def client_settings() -> ClientSettings:
+    """New each time: HttpClient writes its host and port into the object it is given."""
+    return ClientSettings(anonymized_telemetry=False, allow_reset=True)
 
 
 class StoreUnavailable(RuntimeError):
@@ -72,40 +79,77 @@ def delete_ids(collection: chromadb.Collection, ids: Iterable[str]) -> None:
         collection.delete(ids=ids[start : start + READ_PAGE])
 
 
-def open_client(settings: Settings) -> chromadb.ClientAPI:
-    client_settings = ClientSettings(anonymized_telemetry=False, allow_reset=True)
-    if settings.chroma.host:
-        where = f"{settings.chroma.host}:{settings.chroma.port}"
-        try:
-            client = chromadb.HttpClient(
-                host=settings.chroma.host,
-                port=settings.chroma.port,
-                ssl=settings.chroma.ssl,
-                settings=client_settings,
-            )
-            client.heartbeat()
-        except Exception as exc:
-            raise StoreUnavailable(f"cannot reach the Chroma server at {where}: {exc}") from exc
-        return client
-    path = settings.data_dir / "chroma"
+def http_client(host: str, port: int, ssl: bool) -> chromadb.ClientAPI:
+    try:
+        client = chromadb.HttpClient(host=host, port=port, ssl=ssl, settings=client_settings())
+        client.heartbeat()
+    except Exception as exc:
+        raise StoreUnavailable(f"cannot reach the Chroma server at {host}:{port}: {exc}") from exc
+    return client
+
+
+def read_only(path: Path, exc: Exception) -> bool:
+    return "readonly" in str(exc) or "Read-only" in str(exc) or not os.access(path, os.W_OK)
+
+
+def read_only_error(data_dir: Path) -> StoreUnavailable:
+    return StoreUnavailable(
+        f"the data directory {data_dir} is read-only, and Chroma must write there even to"
+        " read; set PAPERCHAT_DATA_DIR to a writable directory, or serve the index from a"
+        " Chroma server (PAPERCHAT_CHROMA_HOST)"
+    )
+
+
+def claim_data_dir(data_dir: Path, notify: Notify) -> int | None:
+    """`rag.owner.claim_store`, its failures as StoreUnavailable."""
+    try:
+        data_dir.mkdir(parents=True, exist_ok=True)
+        return claim_store(data_dir, notify)
+    except OSError as exc:
+        if read_only(data_dir, exc):
+            raise read_only_error(data_dir) from exc
+        raise StoreUnavailable(f"cannot use the data directory {data_dir}: {exc}") from exc
+
+
+def embedded_client(data_dir: Path) -> chromadb.ClientAPI:
+    path = data_dir / "chroma"
     try:
         path.mkdir(parents=True, exist_ok=True)
-        return chromadb.PersistentClient(path=str(path), settings=client_settings)
+        return chromadb.PersistentClient(path=str(path), settings=client_settings())
     except Exception as exc:
-        if "readonly" in str(exc) or "Read-only" in str(exc) or not os.access(path, os.W_OK):
-            raise StoreUnavailable(
-                f"the data directory {settings.data_dir} is read-only, and Chroma must write"
-                " there even to read; set PAPERCHAT_DATA_DIR to a writable directory, or"
-                " serve the index from a Chroma server (PAPERCHAT_CHROMA_HOST)"
-            ) from exc
+        if read_only(path, exc):
+            raise read_only_error(data_dir) from exc
         raise StoreUnavailable(f"cannot open the Chroma store in {path}: {exc}") from exc
 
 
 class VectorStore:
-    """The chunk and sentence collections, cosine space, embedded by our own model."""
+    """The chunk and sentence collections, cosine space, embedded by our own model.
 
-    def __init__(self, settings: Settings, embeddings: VectorEmbeddings) -> None:
-        self.client = open_client(settings)
+    The Chroma store is the configured server's (PAPERCHAT_CHROMA_HOST), else the data
+    directory's: through the `chroma run` that `paperchat serve` started for it, or opened
+    here, embedded, as its only owner until `close()` (see `rag.owner`).
+    """
+
+    def __init__(
+        self, settings: Settings, embeddings: VectorEmbeddings, notify: Notify = to_stderr
+    ) -> None:
+        self.data_dir = settings.data_dir
+        self.embedded = False
+        chroma = settings.chroma
+        if chroma.host:
+            self.location = f"http://{chroma.host}:{chroma.port}"
+            self.client = http_client(chroma.host, chroma.port, chroma.ssl)
+        elif (port := claim_data_dir(self.data_dir, notify)) is not None:
+            self.location = f"http://127.0.0.1:{port}"  # `paperchat serve`'s `chroma run`
+            self.client = http_client("127.0.0.1", port, False)
+        else:
+            self.embedded = True
+            self.location = str(self.data_dir / "chroma")
+            try:
+                self.client = embedded_client(self.data_dir)
+            except StoreUnavailable:
+                self.close()
+                raise
         self.embeddings = embeddings
         self._sentence_cache: dict[tuple[str, str], list[StoredSentence]] = {}
         self.name = settings.chroma.collection
@@ -132,6 +176,12 @@ class VectorStore:
         self.sentence_collection = self.client.get_or_create_collection(
             f"{self.name}-sentences", embedding_function=None, configuration=COSINE
         )
+
+    def close(self) -> None:
+        """Let other processes open the store, when this one owned it embedded."""
+        if self.embedded:
+            self.embedded = False
+            release_store(self.data_dir)
 
     def count(self) -> int:
         return self.collection.count()

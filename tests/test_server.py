@@ -84,7 +84,7 @@ def test_server_that_stops_gives_a_clear_error_and_recovers(make_settings, tmp_p
             lambda: chat.ingest([Paper(title="B", abstract="Bees.")]),
         ):
             with pytest.raises(
-                StoreUnavailable, match=f"lost the Chroma server at 127.0.0.1:{port}"
+                StoreUnavailable, match=f"lost the Chroma server at http://127.0.0.1:{port}"
             ):
                 call()
         server = start_chroma(tmp_path / "server", port)  # back, with the same data

@@ -511,7 +511,7 @@ def test_chroma_server_that_stops_is_one_line_in_the_chat_and_work_resumes(
         chroma.wait(timeout=10)
         page.locator("#question textarea").fill("Where are quokkas counted?")
         page.locator("#ask").click()
-        page.locator("#chat").get_by_text(f"lost the Chroma server at 127.0.0.1:{port}").wait_for()
+        page.locator("#chat").get_by_text(f"lost the Chroma server at http://127.0.0.1:{port}").wait_for()
         assert "Traceback" not in page.content()
         chroma = start_chroma(tmp_path / "server", port)  # back, with the same data
         assert "Rottnest" in ask(page, "How do we count quokkas on Rottnest Island?", 1)

@@ -19,6 +19,7 @@ from rag.embed import EmbeddingError
 from rag.export import bibtex_of_answers, conversation_markdown
 from rag.fetch import FetchError, FetchReport, day_range, parse_day
 from rag.load import LOADERS, LoadError
+from rag.schedule import DailyFetch
 from rag.search import FilterError, Filters
 from rag.store import StoreUnavailable
 from ui.render import CSS, HEAD, answered_by, link_citations, source_cards
@@ -70,13 +71,15 @@ def as_used(question: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def welcome(stats: dict[str, Any]) -> str:
-    """What the empty chat shows: what is loaded, from where, and how to start."""
+def welcome(stats: dict[str, Any], schedule: str = "") -> str:
+    """What the empty chat shows: what is loaded, from where, and how to start; and when
+    Daily Papers are fetched next, when the server fetches them."""
+    after = f"\n\n{escape(schedule)}" if schedule else ""
     if not stats["papers"]:
         return (
             "### The collection is empty\nAdd papers in the **Collection** tab: upload a file"
             " (JSON, JSONL, CSV, arXiv Atom or Daily Papers text), or fetch the Hugging Face"
-            " Daily Papers of some days. Then ask about them."
+            " Daily Papers of some days. Then ask about them." + after
         )
     files = list(stats["sources"])
     more = len(files) - 3
@@ -85,7 +88,7 @@ def welcome(stats: dict[str, Any]) -> str:
     return (
         f"### {stats['papers']} papers loaded\nfrom {escape(origin)}.\n\n"
         f"Ask a question below{example}. Every answer cites its papers: click a"
-        " **[n]** to see the source. Add your own papers in the **Collection** tab."
+        " **[n]** to see the source. Add your own papers in the **Collection** tab." + after
     )
 
 
@@ -103,7 +106,18 @@ def safe_upload_name(name: str) -> str:
     return (stem or "upload") + SAFE_NAME.sub("", suffix.lower())
 
 
-def build_app(chat: PaperChat) -> gr.Blocks:
+def remove_old_exports(root: Path, now: float, max_age: float = EXPORT_MAX_AGE) -> None:
+    """Delete the download folders made over `max_age` seconds before `now`: Gradio has
+    copied their files to its cache by then. A folder is one answer's downloads."""
+    for folder in root.iterdir():
+        try:
+            if now - folder.stat().st_mtime > max_age:
+                shutil.rmtree(folder, ignore_errors=True)
+        except FileNotFoundError:  # another session removed it first
+            continue
+
+
+def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
     settings = chat.settings
     export_root = Path(tempfile.mkdtemp(prefix="paperchat-export-"))
 
@@ -179,7 +193,12 @@ def build_app(chat: PaperChat) -> gr.Blocks:
             f"from {len(stats['sources'])} file(s). {shown}"
         )
         examples = gr.update(visible=EXAMPLES_SOURCE in stats["sources"])
-        return summary, rows[:MAX_LISTED], gr.update(placeholder=welcome(stats)), examples
+        return (
+            summary,
+            rows[:MAX_LISTED],
+            gr.update(placeholder=welcome(stats, daily.describe() if daily else "")),
+            examples,
+        )
 
     def title_search(query: str) -> tuple[str, list[list[str]]]:
         """The counts and matching titles only: the chat is left alone while one types."""
@@ -255,9 +274,7 @@ def build_app(chat: PaperChat) -> gr.Blocks:
             return gr.update(value=None, interactive=False), gr.update(
                 value=None, interactive=False
             )
-        for old in export_root.glob("*/*"):  # Gradio has copied them to its cache by now
-            if time.time() - old.stat().st_mtime > EXPORT_MAX_AGE:
-                shutil.rmtree(old.parent, ignore_errors=True)
+        remove_old_exports(export_root, time.time())
         folder = Path(tempfile.mkdtemp(dir=export_root))
         conversation = folder / "paperchat-conversation.md"
         conversation.write_text(conversation_markdown(answers), encoding="utf-8")
@@ -431,13 +448,19 @@ def launch_options(auth: tuple[str, str] | None) -> dict[str, Any]:
     }
 
 
-def serve(chat: PaperChat, host: str, port: int, auth: tuple[str, str] | None) -> gr.Blocks:
+def serve(
+    chat: PaperChat,
+    host: str,
+    port: int,
+    auth: tuple[str, str] | None,
+    daily: DailyFetch | None = None,
+) -> gr.Blocks:
     """Warm the model (and, for up to 2,000 papers, the sentences answers quote), then serve
     in the background and return the app; a crowd asking at once waits its turn, and no one
     is refused."""
     chat.ask("warm up", answerer="extractive")
     chat.warm_sentences()
-    app = build_app(chat)
+    app = build_app(chat, daily)
     app.queue(default_concurrency_limit=4, max_size=256)
     app.launch(
         server_name=host,
