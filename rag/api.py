@@ -187,6 +187,7 @@ class PaperChat:
         and running the same ingest again once there is room completes it.
         """
         with self.reaching_chroma():
+            self.store  # noqa: B018 - owning the store first: a wait is then said once
             try:
                 with owner.writing(self.settings.data_dir, self.notify):
                     yield

@@ -662,7 +662,11 @@ class AnswerChain:
     def _abstain(self, state: dict, answer: Answer) -> Iterator[str]:
         answer.abstained = True
         text = self.prompts["abstain"].format(topic=topic_of(state["question"]))
-        if state["filters"]:
+        if not self.keyword.paper_count:
+            text = self.prompts["empty"].format(
+                collection=self.settings.chroma.collection, where=self.store.location
+            )
+        elif state["filters"]:
             text += f" Only papers {state['filters'].describe()} were searched."
         answer.text += text
         yield text

@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal, get_args
 
+from platformdirs import user_data_dir
 from pydantic import (
     AliasChoices,
     BaseModel,
@@ -177,7 +178,10 @@ class Settings(BaseSettings):
         populate_by_name=True,
     )
 
-    data_dir: Path = Field(Path(".paperchat"), description="everything PaperChat writes")
+    data_dir: Path = Field(
+        default_factory=lambda: Path(user_data_dir("paperchat", appauthor=False)),
+        description="everything PaperChat writes; the same from any working folder",
+    )
     cache_dir: Path | None = Field(None, description="model files; default DATA_DIR/cache")
     chroma: ChromaSettings = ChromaSettings()
     embedding: EmbeddingSettings = EmbeddingSettings()

@@ -11,6 +11,7 @@ PLACEHOLDERS = {
     "answer": {"sources", "question"},
     "condense": {"history", "question"},
     "abstain": {"topic"},
+    "empty": {"collection", "where"},
     "judge": {"claim", "evidence"},
     "check": {"question", "title", "abstract"},
 }

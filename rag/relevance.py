@@ -140,7 +140,9 @@ def assess(
 ) -> list[Relevance]:
     """Each source's relevance to `query`, in the sources' order. `centroid` is the
     collection's mean direction, scaled so that a typical chunk of it scores 1.0: a question
-    far below that is about another field."""
+    far below that is about another field. An empty `centroid` (the keyword index has no
+    chunks yet, while another process writes the first ones) judges no question off-field."""
+    domain = float(vector @ centroid) if centroid.size else 1.0
     weights = rarity_weights(key_terms(query), paper_frequency, max(papers, 1))
     best_sentences = [
         max((float(s.vector @ vector) for s in source.sentences), default=source.hit.score)
@@ -156,7 +158,7 @@ def assess(
             behind=top - sentence,
             coverage=term_coverage(weights, set(tokens)),
             breadth=term_coverage(weights, set(tokens), but_heaviest=True),
-            domain=float(vector @ centroid),
+            domain=domain,
         )
         for source, sentence, tokens in zip(sources, best_sentences, texts, strict=True)
     ]

@@ -307,3 +307,12 @@ def test_lead_line_conjugates_and_does_not_repeat_a_long_question():
     assert lead_line("Which paper studies grokking?", 2) == "2 papers in the collection match:"
     long = "Which papers train language models with several rewards " + "that compete " * 8 + "?"
     assert lead_line(long, 3) == "3 papers in the collection match:"
+
+
+def test_a_question_to_an_empty_collection_says_where_it_is_and_how_to_add_papers(chat):
+    answer = chat.ask("Which papers address reward overoptimization?")
+    assert answer.abstained and not answer.citations
+    assert answer.text.startswith(
+        f"The collection 'papers' at {chat.settings.data_dir / 'chroma'} is empty"
+    )
+    assert "paperchat ingest FILE" in answer.text and "Collection tab" in answer.text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from datetime import date, timedelta
 
 import httpx
@@ -19,6 +20,7 @@ from rag.fetch import (
     retry_after,
     today,
 )
+from rag.schedule import DailyFetch, clock_time
 from rag.search import Filters
 
 DAYS = [date.fromisoformat(d) for d in (DAY1, DAY2, DAY3)]
@@ -309,3 +311,34 @@ def test_answers_about_fetched_papers_export_bibtex_and_markdown(run, hub, tmp_p
     assert chat.stdout.count("answered by") == 1  # /quit quit
     assert question in (tmp_path / "talk.md").read_text()
     assert (tmp_path / "papers.bib").read_text() == references
+
+
+def test_the_server_s_daily_fetch_continues_from_the_last_day_and_says_when_next(fetching, hub):
+    chat = fetching()
+    chat.fetch_daily([DAY1])
+    asked = len(hub.daily_requests(DAY1))
+    now = 1_790_000_000.0
+    seen: list[str] = []
+    daily = DailyFetch(chat, hours=6, report=seen.append, clock=lambda: now)
+    assert daily.describe().endswith(f"next at {clock_time(now)}.")
+    daily.start()
+    deadline = time.monotonic() + 60
+    while not seen and time.monotonic() < deadline:
+        time.sleep(0.1)
+    daily.stop()
+    assert seen == [f"Daily Papers {DAY2} to {today()}: {seen[0].split(': ', 1)[1]}"]
+    assert "30 added" in seen[0]  # the 50 papers less DAY1's 20
+    assert len(chat.papers()) == 50
+    assert len(hub.daily_requests(DAY1)) == asked  # a settled day is not asked again
+    assert daily.describe() == (
+        f"Daily Papers are fetched every 6 h; next at {clock_time(now + 6 * 3600)}."
+        f" Last: {seen[0]}."
+    )
+
+
+def test_a_daily_fetch_that_fails_says_why_and_the_next_one_runs(make_settings):
+    settings = make_settings()
+    settings.hf = settings.hf.model_copy(update={"endpoint": f"http://127.0.0.1:{free_port()}"})
+    daily = DailyFetch(PaperChat(settings), hours=1)
+    assert daily.run_once().startswith(f"Daily Papers {today()}: failed (")
+    assert "cannot reach" in daily.run_once()

@@ -511,7 +511,9 @@ def test_chroma_server_that_stops_is_one_line_in_the_chat_and_work_resumes(
         chroma.wait(timeout=10)
         page.locator("#question textarea").fill("Where are quokkas counted?")
         page.locator("#ask").click()
-        page.locator("#chat").get_by_text(f"lost the Chroma server at http://127.0.0.1:{port}").wait_for()
+        page.locator("#chat").get_by_text(
+            f"lost the Chroma server at http://127.0.0.1:{port}"
+        ).wait_for()
         assert "Traceback" not in page.content()
         chroma = start_chroma(tmp_path / "server", port)  # back, with the same data
         assert "Rottnest" in ask(page, "How do we count quokkas on Rottnest Island?", 1)
@@ -592,3 +594,24 @@ def test_fetch_days_then_ask_and_download_the_conversation_and_references(
             assert f"eprint = {{{jev['id']}}}" in references
         finally:
             app.close()
+
+
+def test_downloads_are_removed_after_ten_minutes_by_folder(tmp_path):
+    """A server up for days keeps making downloads: old folders go, with all their files,
+    and a folder another session removed first is no error (it was, after 10 minutes)."""
+    from ui.app import EXPORT_MAX_AGE, remove_old_exports
+
+    folders = []
+    for n in range(3):
+        folder = tmp_path / f"answer{n}"
+        folder.mkdir()
+        for name in ("paperchat-conversation.md", "paperchat-references.bib"):
+            (folder / name).write_text("x")
+        folders.append(folder)
+    now = folders[0].stat().st_mtime
+    os.utime(folders[0], (now - EXPORT_MAX_AGE - 1, now - EXPORT_MAX_AGE - 1))
+    os.utime(folders[1], (now - EXPORT_MAX_AGE - 5, now - EXPORT_MAX_AGE - 5))
+    remove_old_exports(tmp_path, now)
+    assert [f.exists() for f in folders] == [False, False, True]
+    remove_old_exports(tmp_path, now + EXPORT_MAX_AGE + 1)
+    assert not any(tmp_path.iterdir())
