@@ -60,6 +60,7 @@ bench: setup
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/answer.py
 	$(BIN)/python bench/ui_load.py
+	$(BIN)/python bench/processes.py
 	$(BIN)/python bench/scale.py --papers 1000
 
 # Each collection's dev half (tuned on) beside its test half (never tuned on), each on a

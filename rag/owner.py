@@ -218,8 +218,10 @@ class ChromaServer:
     def __init__(self, data_dir: Path, notify: Notify) -> None:
         self.data_dir = data_dir.resolve()
         lock, self.record = owner_paths(self.data_dir)
-        if self.data_dir in _servers or (port := served_port(self.data_dir)):
+        if self.data_dir in _servers or served_port(self.data_dir) is not None:
             raise StoreBusy(self.busy_message())
+        if lock.resolve() in _held:
+            raise StoreBusy(f"this process has {self.data_dir} open already; close it first")
         refusal = waiting_for(
             lock,
             self.record,
@@ -229,7 +231,7 @@ class ChromaServer:
         )
         if refusal is not None:  # a server started while this one waited
             raise StoreBusy(self.busy_message())
-        self.port = port = free_port()
+        self.port = free_port()
         path = self.data_dir / "chroma"
         path.mkdir(parents=True, exist_ok=True)
         self.log_path = self.data_dir / "chroma-server.log"
@@ -237,7 +239,7 @@ class ChromaServer:
         command = [str(chroma) if chroma.exists() else "chroma", "run", "--path", str(path)]
         try:
             self.process = subprocess.Popen(
-                [*command, "--host", "127.0.0.1", "--port", str(port)],
+                [*command, "--host", "127.0.0.1", "--port", str(self.port)],
                 stdin=subprocess.DEVNULL,
                 stdout=self.log_path.open("ab"),
                 stderr=subprocess.STDOUT,
@@ -330,6 +332,11 @@ def writing(data_dir: Path, notify: Notify) -> Iterator[None]:
             unlock(lock)
     finally:
         thread_lock.release()
+
+
+def writer(data_dir: Path) -> str:
+    """Who writes to `data_dir` now, or wrote last: "pid 4242 (paperchat fetch ...)"."""
+    return holder(read_record(data_dir.resolve() / "write.json"))
 
 
 def writer_active(data_dir: Path) -> bool:

@@ -153,15 +153,16 @@ class VectorStore:
         self.embeddings = embeddings
         self._sentence_cache: dict[tuple[str, str], list[StoredSentence]] = {}
         self.name = settings.chroma.collection
-        self.langchain = Chroma(
-            collection_name=self.name,
-            embedding_function=embeddings,
-            client=self.client,
-            collection_configuration=COSINE,
-        )
         self._open_collections()
 
     def _open_collections(self) -> None:
+        """Bind to the collections, made if missing; again after another process reset them."""
+        self.langchain = Chroma(
+            collection_name=self.name,
+            embedding_function=self.embeddings,
+            client=self.client,
+            collection_configuration=COSINE,
+        )
         self.collection = self.client.get_collection(self.name, embedding_function=None)
         metadata = self.collection.metadata or {}
         recorded = metadata.get(EMBEDDING_KEY) or (LEGACY_EMBEDDING if self.count() else None)
@@ -187,9 +188,12 @@ class VectorStore:
         return self.collection.count()
 
     def generation(self) -> str:
-        """The collection's generation token, read fresh (another client may have written)."""
-        metadata = self.client.get_collection(self.name, embedding_function=None).metadata
-        return (metadata or {}).get(GENERATION_KEY, "")
+        """The collection's generation token, read fresh (another client may have written).
+        A collection made anew by another process's reset is bound to first."""
+        collection = self.client.get_collection(self.name, embedding_function=None)
+        if collection.id != self.collection.id:
+            self._open_collections()
+        return (collection.metadata or {}).get(GENERATION_KEY, "")
 
     def new_generation(self) -> str:
         """Mark the collection as changing; derived indexes built before now become stale."""
@@ -355,5 +359,5 @@ class VectorStore:
     def reset(self) -> None:
         """Delete every chunk and sentence: both collections are dropped and made anew."""
         self.client.delete_collection(self.sentence_collection.name)
-        self.langchain.reset_collection()
+        self.client.delete_collection(self.name)
         self._open_collections()

@@ -20,7 +20,7 @@ from fake_hf import DAY1, DAY2, DAY3, FakeHub
 from rag.api import PaperChat
 from rag.config import Settings
 from rag.load import Paper, load_file
-from rag.owner import read_record
+from rag.owner import held_elsewhere, read_record
 from rag.search import paper_of
 
 QUESTION = "Which papers address reward overoptimization?"
@@ -132,6 +132,11 @@ def test_the_readme_flow_serve_while_another_process_adds_and_removes(env, serve
     port = read_record(data_dir(env) / "owner.json")["chroma_port"]
     assert stats["chroma"] == f"http://127.0.0.1:{port}"
 
+    assert paperchat(env, "reset", "--yes").returncode == 0  # the collection made anew
+    eventually(lambda: "is empty" in server.ask(QUESTION)["text"])
+    assert paperchat(env, "ingest", str(DEFAULT_COLLECTION)).returncode == 0
+    eventually(lambda: len(server.cited(QUESTION)) >= 2)
+
 
 def data_dir(env: dict) -> Path:
     return Path(env["PAPERCHAT_DATA_DIR"])
@@ -146,6 +151,17 @@ def renamed_hf_file(path: Path) -> Path:
         record["title"] = f"Fetched {record['title']}"
     path.write_text(json.dumps(records))
     return path
+
+
+def copies_of_both_collections(path: Path) -> tuple[Path, list[Paper]]:
+    """A third collection: the shipped papers under other ids and titles."""
+    shipped = load_file(DEFAULT_COLLECTION).papers + load_file(HF_JSON).papers
+    records = [
+        {"id": f"copy-{n}", "title": f"Copy of {p.title}", "abstract": p.abstract}
+        for n, p in enumerate(shipped)
+    ]
+    write_jsonl(path, records)
+    return path, load_file(path).papers
 
 
 def final_state(env: dict) -> PaperChat:
@@ -240,14 +256,7 @@ def test_three_writers_and_a_server_asked_every_half_second(env, served, tmp_pat
 def test_a_writer_killed_mid_batch_is_completed_by_the_next_run(env, served, tmp_path):
     """kill -9 of an ingest while it writes, the server answering throughout: the server
     keeps answering, and the same ingest run again leaves exact counts, no duplicates."""
-    shipped = load_file(DEFAULT_COLLECTION).papers + load_file(HF_JSON).papers
-    generated = write_jsonl(
-        tmp_path / "copies.jsonl",
-        [
-            {"id": f"copy-{n}", "title": f"Copy of {p.title}", "abstract": p.abstract}
-            for n, p in enumerate(shipped)
-        ],
-    )
+    generated, copied = copies_of_both_collections(tmp_path / "copies.jsonl")
     assert paperchat(env, "ingest", str(DEFAULT_COLLECTION)).returncode == 0
     server = served()
     port = read_record(data_dir(env) / "owner.json")["chroma_port"]
@@ -266,8 +275,7 @@ def test_a_writer_killed_mid_batch_is_completed_by_the_next_run(env, served, tmp
     server.stop()
 
     chat = final_state(env)
-    papers = load_file(DEFAULT_COLLECTION).papers + load_file(generated).papers
-    check_exact(chat, papers)
+    check_exact(chat, load_file(DEFAULT_COLLECTION).papers + copied)
     assert 0 < written < chat.store.count() - before  # it was killed part way
 
 
@@ -287,36 +295,50 @@ def test_a_second_server_refuses_in_one_line_and_a_killed_one_hands_over(env, se
 
 def test_a_process_waits_for_an_embedded_owner_and_says_so_once(env, tmp_path):
     assert paperchat(env, "ingest", str(DEFAULT_COLLECTION)).returncode == 0
-    holder = subprocess.Popen(
+    holder = subprocess.Popen(  # a notebook, say: it holds the store until close()
         [
             sys.executable,
             "-c",
-            "import sys, time; from rag import PaperChat; chat = PaperChat();"
-            " print(chat.stats()['papers'], flush=True); time.sleep(3); chat.close();"
-            " time.sleep(30)",
+            "from rag import PaperChat; chat = PaperChat();"
+            " print(chat.stats()['papers'], flush=True); input(); chat.close(); input()",
         ],
         env=env,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
     try:
         assert holder.stdout.readline().strip() == "59"
-        waited = paperchat(env, "search", "reward overoptimization", timeout=60)
+        waiting = subprocess.Popen(
+            [sys.executable, "-m", "rag", "search", "reward overoptimization", "--json"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        said = waiting.stderr.readline()
+        assert said.startswith(f"waiting for pid {holder.pid} (python) to finish with ")
+        assert waiting.poll() is None  # still waiting
+        holder.stdin.write("\n")
+        holder.stdin.flush()
+        out, rest = waiting.communicate(timeout=120)
     finally:
         holder.kill()
-    assert waited.returncode == 0, waited.stderr
-    lines = [line for line in waited.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith(f"waiting for pid {holder.pid} (python)")
-    assert "Overoptimization" in waited.stdout or "overoptimization" in waited.stdout
+    assert waiting.returncode == 0, rest
+    assert not rest.strip()  # said once
+    assert json.loads(out)[0]["title"]
 
 
 def test_two_ingests_at_once_one_waits_and_both_finish(env, tmp_path):
-    first = start(env, "ingest", str(DEFAULT_COLLECTION), log=tmp_path / "first.log")
-    second = start(env, "ingest", str(HF_JSON), log=tmp_path / "second.log")
+    copies, copied = copies_of_both_collections(tmp_path / "copies.jsonl")
+    first = start(env, "ingest", str(DEFAULT_COLLECTION), str(HF_JSON), log=tmp_path / "first.log")
+    eventually(lambda: held_elsewhere(data_dir(env) / "owner.lock"), within=60)
+    second = start(env, "ingest", str(copies), log=tmp_path / "second.log")
     assert first.wait(timeout=300) == 0 and second.wait(timeout=300) == 0
-    logs = (tmp_path / "first.log").read_text() + (tmp_path / "second.log").read_text()
-    assert logs.count("waiting for pid") == 1, logs
-    papers = load_file(DEFAULT_COLLECTION).papers + load_file(HF_JSON).papers
+    said = (tmp_path / "second.log").read_text()
+    assert said.count(f"waiting for pid {first.pid} (paperchat ingest ") == 1, said
+    assert "waiting" not in (tmp_path / "first.log").read_text()
+    papers = load_file(DEFAULT_COLLECTION).papers + load_file(HF_JSON).papers + copied
     check_exact(final_state(env), papers)
 
 

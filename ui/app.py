@@ -19,6 +19,7 @@ from rag.embed import EmbeddingError
 from rag.export import bibtex_of_answers, conversation_markdown
 from rag.fetch import FetchError, FetchReport, day_range, parse_day
 from rag.load import LOADERS, LoadError
+from rag.owner import writer, writer_active
 from rag.schedule import DailyFetch
 from rag.search import FilterError, Filters
 from rag.store import StoreUnavailable
@@ -205,6 +206,11 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
         summary, rows, *_ = collection_overview(query)
         return summary, rows
 
+    def say_if_waiting(progress: gr.Progress) -> None:
+        """A write waits for the one under way (a cron fetch, another upload): say for whom."""
+        if writer_active(settings.data_dir):
+            progress(None, desc=f"Waiting for {writer(settings.data_dir)} to finish writing…")
+
     def add_papers(upload: str | None, query: str, progress=gr.Progress()):  # noqa: B008
         """Ingest an uploaded file; the report says plainly when nothing went in."""
         if not upload:
@@ -226,6 +232,7 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
                 def advance(done: int, total: int) -> None:
                     progress(done / total if total else 0, desc=f"Embedding {done}/{total}")
 
+                say_if_waiting(progress)
                 report = chat.ingest(path, progress=advance)
         except USER_ERRORS as exc:
             return failed(escape(str(exc))), None, *collection_overview(query)
@@ -254,6 +261,7 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
                 else:
                     progress(None, desc=f"Fetched {total} day(s); adding the papers…")
 
+            say_if_waiting(progress)
             try:
                 report, problem = chat.fetch_daily(days, progress=advance), ""
             except FetchError as exc:
