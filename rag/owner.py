@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
@@ -56,7 +56,7 @@ class Held:
 
 _held: dict[Path, Held] = {}  # flock'ed files of this process, by path: re-entrant here
 _held_guard = threading.Lock()
-_writers: dict[Path, threading.RLock] = {}  # one writing thread per data directory
+_writers: dict[Path, ThreadWriter] = {}  # one writing thread per data directory
 _servers: dict[Path, ChromaServer] = {}  # data directories this process serves
 
 
@@ -312,15 +312,25 @@ class ChromaServer:
 # Writers.
 
 
+@dataclass
+class ThreadWriter:
+    """This process's writer of one data directory: the thread writing, if any."""
+
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    thread: int | None = None
+    depth: int = 0  # writing() entered again by the same thread
+
+
 @contextmanager
 def writing(data_dir: Path, notify: Notify) -> Iterator[None]:
     """Hold the data directory's write lock: one writer across threads and processes."""
     data_dir = data_dir.resolve()
     with _held_guard:
-        thread_lock = _writers.setdefault(data_dir, threading.RLock())
-    if not thread_lock.acquire(blocking=False):
+        here = _writers.setdefault(data_dir, ThreadWriter())
+    if not here.lock.acquire(blocking=False):
         notify("waiting for another write in this process to finish")
-        thread_lock.acquire()
+        here.lock.acquire()
+    here.thread, here.depth = threading.get_ident(), here.depth + 1
     lock, record = data_dir / "write.lock", data_dir / "write.json"
     try:
         waiting_for(lock, record, f"writing to {data_dir}", notify)
@@ -331,7 +341,10 @@ def writing(data_dir: Path, notify: Notify) -> Iterator[None]:
         finally:
             unlock(lock)
     finally:
-        thread_lock.release()
+        here.depth -= 1
+        if not here.depth:
+            here.thread = None
+        here.lock.release()
 
 
 def writer(data_dir: Path) -> str:
@@ -342,9 +355,7 @@ def writer(data_dir: Path) -> str:
 def writer_active(data_dir: Path) -> bool:
     """Whether a write is under way in another thread or process right now."""
     data_dir = data_dir.resolve()
-    thread_lock = _writers.get(data_dir)
-    if thread_lock is not None:
-        if not thread_lock.acquire(blocking=False):
-            return True
-        thread_lock.release()
+    here = _writers.get(data_dir)
+    if here is not None and here.thread not in (None, threading.get_ident()):
+        return True
     return held_elsewhere(data_dir / "write.lock")
