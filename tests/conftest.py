@@ -95,18 +95,23 @@ def default_chat(tmp_path_factory, cache_dir) -> PaperChat:
     return chat
 
 
+def cli_env(tmp_path: Path, cache_dir: Path) -> dict[str, str]:
+    """The environment of a `paperchat` process on the data directory tmp_path/data."""
+    return {
+        **os.environ,
+        "PAPERCHAT_DATA_DIR": str(tmp_path / "data"),
+        "PAPERCHAT_CACHE_DIR": str(cache_dir),
+        "COLUMNS": "200",
+    }
+
+
 @pytest.fixture
 def run(tmp_path, cache_dir):
     """Run `paperchat` in a subprocess on a data directory of its own (tmp_path/data).
 
     `wrap` goes before the command (e.g. `unshare`); `limit` runs in the child first.
     """
-    env = {
-        **os.environ,
-        "PAPERCHAT_DATA_DIR": str(tmp_path / "data"),
-        "PAPERCHAT_CACHE_DIR": str(cache_dir),
-        "COLUMNS": "200",
-    }
+    env = cli_env(tmp_path, cache_dir)
 
     def run(*args: str, stdin: str = "", wrap=(), limit=None, **extra_env: str):
         return subprocess.run(

@@ -4,7 +4,6 @@ answering while the CLI and cron jobs add and remove papers. Real processes, rea
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from pathlib import Path
 
 import chromadb
 import pytest
-from conftest import DEFAULT_COLLECTION, HF_JSON, free_port, write_jsonl
+from conftest import DEFAULT_COLLECTION, HF_JSON, cli_env, free_port, write_jsonl
 from fake_hf import DAY1, DAY2, DAY3, FakeHub
 
 from rag.api import PaperChat
@@ -29,12 +28,7 @@ SEEN_WITHIN = 10.0  # seconds in which the server must see another process's wri
 
 @pytest.fixture
 def env(tmp_path, cache_dir) -> dict[str, str]:
-    return {
-        **os.environ,
-        "PAPERCHAT_DATA_DIR": str(tmp_path / "data"),
-        "PAPERCHAT_CACHE_DIR": str(cache_dir),
-        "COLUMNS": "200",
-    }
+    return cli_env(tmp_path, cache_dir)
 
 
 def paperchat(env: dict, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
