@@ -73,7 +73,7 @@ def llm_latency(chat: PaperChat, gguf: Path, rounds: int, threads: int) -> None:
             fell_back += part.fell_back
             claims += len(part.claims)
             kept += sum(c.source is not None for c in part.claims)
-    llm_chat.close()
+    llm_chat.local_model.close()  # not llm_chat.close(): the store is chat's
     print(f"{len(total)} answers: {fell_back} fell back; {kept} of {claims} claims kept")
     print(f"{'':<16} {'p50 s':>8} {'p95 s':>8}")
     rows = (("first token", token), ("first text shown", first), ("whole answer", total))

@@ -129,11 +129,14 @@ class PaperChat:
 
     def close(self) -> None:
         """Stop the embedded language model, if one runs, and let other processes open the
-        Chroma store, if this one owned it (both also happen when the process ends)."""
+        Chroma store, if this one owned it (both also happen when the process ends). The
+        object still works: the store opens again on its next use."""
         if "local_model" in self.__dict__ and self.local_model:
             self.local_model.close()
         if "store" in self.__dict__:
             self.store.close()
+            for opened in ("store", "ingester", "searcher", "chain"):  # opened again on use
+                self.__dict__.pop(opened, None)
         if self.chroma_server:
             self.chroma_server.close()
 
@@ -284,7 +287,7 @@ class PaperChat:
 
     def days_since_last_fetch(self) -> list[date]:
         """The days after the last Daily Papers day fetched, up to today (that day too when
-        its page could still grow). Raises ValueError when nothing was fetched before."""
+        its page could still grow); today alone when nothing was fetched before."""
         return Fetcher(self.settings).since_last()
 
     def fetch_arxiv(self, ids: list[str], progress: FetchProgress | None = None) -> FetchReport:
@@ -412,6 +415,7 @@ class PaperChat:
             "sources": dict(sorted(sources.items())),
             "collection": self.settings.chroma.collection,
             "chroma": self.store.location,
+            "served_by": owner.server(data_dir) if self.store.shared else "",
             "data_dir": str(data_dir),
             "disk_bytes": size,
         }

@@ -663,9 +663,9 @@ class AnswerChain:
         answer.abstained = True
         text = self.prompts["abstain"].format(topic=topic_of(state["question"]))
         if not self.keyword.paper_count:
-            text = self.prompts["empty"].format(
-                collection=self.settings.chroma.collection, where=self.store.location
-            )
+            chroma = self.settings.chroma
+            where = self.store.location if chroma.host else self.settings.data_dir
+            text = self.prompts["empty"].format(collection=chroma.collection, where=where)
         elif state["filters"]:
             text += f" Only papers {state['filters'].describe()} were searched."
         answer.text += text

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import sys
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
@@ -483,8 +485,14 @@ def ui_auth(host: str, no_auth: bool, credentials: str | None) -> tuple[str, str
     return None
 
 
-def say_plainly(line: str) -> None:
-    errors.print(line, markup=False, highlight=False)
+def stop(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt
+
+
+def log_line(line: str) -> None:
+    """One line of a long-running server's log, with its UTC time, never wrapped."""
+    stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+    errors.print(f"{stamp} {line}", markup=False, highlight=False, soft_wrap=True)
 
 
 @app.command()
@@ -524,7 +532,7 @@ def serve(
 
     daily = None
     if chat.settings.fetch.daily if fetch_daily is None else fetch_daily:
-        daily = DailyFetch(chat, chat.settings.fetch.every, report=say_plainly).start()
+        daily = DailyFetch(chat, chat.settings.fetch.every, report=log_line).start()
     with user_errors():
         try:
             app = serve_ui(chat, host, port, auth, daily)
@@ -536,6 +544,7 @@ def serve(
     url = app.local_url.rstrip("/")
     if chat.chroma_server:
         chat.chroma_server.announce(url)
+    signal.signal(signal.SIGTERM, stop)  # systemd, kill: stopped as by Ctrl+C
     try:  # Ctrl+C may come as soon as the line is out
         console.print(f"PaperChat is running at {url} — press Ctrl+C to stop", highlight=False)
         while app.is_running:
@@ -699,6 +708,8 @@ def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
         return
     table = Table(show_header=False)
     for key, value in data.items():
+        if value == "":  # served_by, with no server
+            continue
         shown = (
             ", ".join(f"{s}: {n}" for s, n in value.items()) if isinstance(value, dict) else value
         )

@@ -263,12 +263,11 @@ class Fetcher:
 
     def since_last(self) -> list[date]:
         """From the day after the last day fetched up to today; that last day again when it
-        was fetched before its page was settled."""
+        was fetched before its page was settled; today alone when nothing was fetched
+        before (a cron job's first morning)."""
         saved = [day for day in self.saved_days() if day <= today()]
         if not saved:
-            raise ValueError(
-                "--since-last: nothing was fetched before; start with --date or --from"
-            )
+            return [today()]
         last = saved[-1]
         settled = self.settled(last, self.daily_folder / f"{last}.json")
         return days_from(last + timedelta(days=1) if settled else last, today())

@@ -193,6 +193,12 @@ def claim_store(data_dir: Path, notify: Notify) -> int | None:
     return port  # type: ignore[return-value]
 
 
+def server(data_dir: Path) -> str:
+    """The `paperchat serve` that shares `data_dir`: "pid 4242 (paperchat serve) at URL"."""
+    record = read_record(owner_paths(data_dir.resolve())[1])
+    return f"{holder(record)} at {record['ui_url']}" if record.get("ui_url") else holder(record)
+
+
 def release_store(data_dir: Path) -> None:
     unlock(owner_paths(data_dir.resolve())[0])
 
@@ -241,9 +247,14 @@ class ChromaServer:
             self.process = subprocess.Popen(
                 [*command, "--host", "127.0.0.1", "--port", str(self.port)],
                 stdin=subprocess.DEVNULL,
-                stdout=self.log_path.open("ab"),
+                stdout=self.log_path.open("wb"),  # this run's; warnings only: it stays small
                 stderr=subprocess.STDOUT,
-                env={**os.environ, "ANONYMIZED_TELEMETRY": "False", "NO_COLOR": "1"},
+                env={
+                    "RUST_LOG": "warn",
+                    **os.environ,
+                    "ANONYMIZED_TELEMETRY": "False",
+                    "NO_COLOR": "1",
+                },
                 pass_fds=(_held[lock.resolve()].fd,),
                 preexec_fn=die_with_parent,
             )

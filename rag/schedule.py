@@ -15,7 +15,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 
 from rag.api import PaperChat
-from rag.fetch import FetchError, today
+from rag.fetch import FetchError
 from rag.store import StoreUnavailable
 
 log = logging.getLogger(__name__)
@@ -51,11 +51,9 @@ class DailyFetch:
         self._stopped.set()
 
     def run_once(self) -> str:
-        """One round: the days since the last fetched one, or today; what it did."""
-        try:
-            days = self.chat.days_since_last_fetch()
-        except ValueError:  # nothing fetched yet
-            days = [today()]
+        """One round: the days since the last fetched one (today, the first time); what it
+        did, in one line."""
+        days = self.chat.days_since_last_fetch()
         span = str(days[0]) if len(days) == 1 else f"{days[0]} to {days[-1]}"
         try:
             report = self.chat.fetch_daily(days)

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import chromadb
+import httpx
 import numpy as np
 from chromadb.config import Settings as ClientSettings
 from langchain_chroma import Chroma
@@ -133,13 +134,22 @@ class VectorStore:
     def __init__(
         self, settings: Settings, embeddings: VectorEmbeddings, notify: Notify = to_stderr
     ) -> None:
+        self.settings, self.embeddings, self.notify = settings, embeddings, notify
         self.data_dir = settings.data_dir
-        self.embedded = False
-        chroma = settings.chroma
+        self.name = settings.chroma.collection
+        self._sentence_cache: dict[tuple[str, str], list[StoredSentence]] = {}
+        self._connect()
+
+    def _connect(self) -> None:
+        """Open the configured server's store, or the one `paperchat serve` shares, or own
+        the data directory's store embedded (waiting while another process owns it)."""
+        chroma = self.settings.chroma
+        self.embedded = self.shared = False
         if chroma.host:
             self.location = f"http://{chroma.host}:{chroma.port}"
             self.client = http_client(chroma.host, chroma.port, chroma.ssl)
-        elif (port := claim_data_dir(self.data_dir, notify)) is not None:
+        elif (port := claim_data_dir(self.data_dir, self.notify)) is not None:
+            self.shared = True
             self.location = f"http://127.0.0.1:{port}"  # `paperchat serve`'s `chroma run`
             self.client = http_client("127.0.0.1", port, False)
         else:
@@ -148,11 +158,8 @@ class VectorStore:
             try:
                 self.client = embedded_client(self.data_dir)
             except StoreUnavailable:
-                self.close()
+                release_store(self.data_dir)
                 raise
-        self.embeddings = embeddings
-        self._sentence_cache: dict[tuple[str, str], list[StoredSentence]] = {}
-        self.name = settings.chroma.collection
         self._open_collections()
 
     def _open_collections(self) -> None:
@@ -179,9 +186,11 @@ class VectorStore:
         )
 
     def close(self) -> None:
-        """Let other processes open the store, when this one owned it embedded."""
+        """Let other processes open the store, when this one owned it embedded. Chroma's
+        in-process state of it goes too, so a later open reads what others wrote since."""
         if self.embedded:
             self.embedded = False
+            self.client.close()
             release_store(self.data_dir)
 
     def count(self) -> int:
@@ -189,8 +198,16 @@ class VectorStore:
 
     def generation(self) -> str:
         """The collection's generation token, read fresh (another client may have written).
-        A collection made anew by another process's reset is bound to first."""
-        collection = self.client.get_collection(self.name, embedding_function=None)
+        A collection made anew by another process's reset is bound to first. When the
+        `paperchat serve` that shared the store has stopped, the store is opened again from
+        whoever owns it now: a restarted server, or this process, embedded."""
+        try:
+            collection = self.client.get_collection(self.name, embedding_function=None)
+        except httpx.TransportError:
+            if not self.shared:
+                raise
+            self._connect()
+            collection = self.client.get_collection(self.name, embedding_function=None)
         if collection.id != self.collection.id:
             self._open_collections()
         return (collection.metadata or {}).get(GENERATION_KEY, "")

@@ -312,7 +312,5 @@ def test_lead_line_conjugates_and_does_not_repeat_a_long_question():
 def test_a_question_to_an_empty_collection_says_where_it_is_and_how_to_add_papers(chat):
     answer = chat.ask("Which papers address reward overoptimization?")
     assert answer.abstained and not answer.citations
-    assert answer.text.startswith(
-        f"The collection 'papers' at {chat.settings.data_dir / 'chroma'} is empty"
-    )
+    assert answer.text.startswith(f"The collection 'papers' at {chat.settings.data_dir} is empty")
     assert "paperchat ingest FILE" in answer.text and "Collection tab" in answer.text

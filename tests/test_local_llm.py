@@ -46,7 +46,7 @@ def smol(default_chat):
     )
     chat = share_collection(PaperChat(settings), default_chat)
     yield chat
-    chat.close()
+    chat.local_model.close()  # not chat.close(): the store is default_chat's
 
 
 def with_llm(chat: PaperChat, **changes) -> PaperChat:
@@ -124,7 +124,7 @@ def test_sources_are_trimmed_to_the_model_window(default_chat):
     try:
         answer = chat.ask(QUESTION)
     finally:
-        chat.close()
+        chat.local_model.close()
     assert any("papers fit the language model's context window (1,024" in n for n in answer.notices)
     assert not any("language model failed" in n for n in answer.notices)  # no HTTP 400
     assert_grounded(answer)

@@ -125,6 +125,7 @@ def test_the_readme_flow_serve_while_another_process_adds_and_removes(env, serve
     assert stats["papers"] == 59 + 49
     port = read_record(data_dir(env) / "owner.json")["chroma_port"]
     assert stats["chroma"] == f"http://127.0.0.1:{port}"
+    assert stats["served_by"].endswith(f"(paperchat serve --port {server.port}) at {server.url}")
 
     assert paperchat(env, "reset", "--yes").returncode == 0  # the collection made anew
     eventually(lambda: "is empty" in server.ask(QUESTION)["text"])
@@ -349,3 +350,21 @@ def test_serve_fetch_daily_keeps_the_collection_current_without_cron(env, tmp_pa
     log = server.log.read_text()
     assert f"Daily Papers {DAY2} to " in log and "30 added" in log
     assert "Traceback" not in log
+
+
+def test_a_python_chat_follows_the_server_stopping_and_starting_again(env, served):
+    """A notebook open all day: its PaperChat uses the server's store, then its own when the
+    server stops, and the server's again after `close()` and a restart."""
+    assert paperchat(env, "ingest", str(DEFAULT_COLLECTION)).returncode == 0
+    first = served()
+    chat = final_state(env)
+    assert len(chat.search("reward overoptimization", k=3)) == 3
+    assert chat.stats()["served_by"].endswith(first.url)
+    first.stop()
+    assert len(chat.search("reward overoptimization", k=3)) == 3  # opened it itself
+    assert chat.store.embedded
+    chat.close()
+    second = served()  # starts at once: the notebook let go of the store
+    assert len(chat.search("reward overoptimization", k=3)) == 3
+    assert chat.stats()["served_by"].endswith(second.url)
+    chat.close()
