@@ -17,6 +17,7 @@ from test_search import OVEROPTIMIZATION
 
 from rag.api import PaperChat
 from rag.config import Settings
+from rag.load import Paper
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -615,3 +616,21 @@ def test_downloads_are_removed_after_ten_minutes_by_folder(tmp_path):
     assert [f.exists() for f in folders] == [False, False, True]
     remove_old_exports(tmp_path, now + EXPORT_MAX_AGE + 1)
     assert not any(tmp_path.iterdir())
+
+
+def test_the_collection_tab_counts_papers_another_process_added(open_page, tmp_path, cache_dir):
+    settings = Settings(data_dir=tmp_path / "data", cache_dir=cache_dir, _env_file=None)
+    chat = PaperChat(settings)
+    chat.ingest(DEFAULT_COLLECTION)
+    app, url = start(chat)
+    try:
+        page = open_page(url)
+        page.get_by_role("tab", name="Collection").click()
+        page.locator("#collection-counts").get_by_text("59 papers").wait_for()
+        page.get_by_role("tab", name="Sources").click()
+        cron = PaperChat(settings)  # a writer of its own, as `paperchat fetch` from cron is
+        cron.ingest([Paper(title="Quokka census", abstract="We count quokkas on an island.")])
+        page.get_by_role("tab", name="Collection").click()
+        page.locator("#collection-counts").get_by_text("60 papers").wait_for()
+    finally:
+        app.close()

@@ -371,7 +371,7 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
                         label=f"Answerer (language model: {settings.llm.model})",
                         visible=settings.llm_configured,
                     )
-                with gr.Tab("Collection"):
+                with gr.Tab("Collection") as collection_tab:
                     counts = gr.Markdown(elem_id="collection-counts")
                     title_query = gr.Textbox(label="Search titles and ids")
                     titles = gr.Dataframe(
@@ -434,6 +434,8 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
         )
         overview = [counts, titles, chatbot, examples]
         title_query.change(title_search, title_query, [counts, titles], **hidden)
+        # Other processes add papers too (the CLI, a cron job): counted again on every visit.
+        collection_tab.select(title_search, title_query, [counts, titles], **hidden)
         add.click(add_papers, [upload, title_query], [report, upload, *overview], **hidden)
         fetch.click(
             fetch_days, [fetch_from, fetch_to, title_query], [fetch_report, *overview], **hidden
