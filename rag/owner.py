@@ -223,7 +223,8 @@ class ChromaServer:
 
     def __init__(self, data_dir: Path, notify: Notify) -> None:
         self.data_dir = data_dir.resolve()
-        lock, self.record = owner_paths(self.data_dir)
+        self.lock, self.record = owner_paths(self.data_dir)
+        lock = self.lock
         if self.data_dir in _servers or served_port(self.data_dir) is not None:
             raise StoreBusy(self.busy_message())
         if lock.resolve() in _held:
@@ -267,11 +268,9 @@ class ChromaServer:
         self._write()
 
     def busy_message(self) -> str:
-        record = read_record(self.record)
-        where = f" at {record['ui_url']}" if record.get("ui_url") else ""
         return (
-            f"another PaperChat server, {holder(record)}, already serves {self.data_dir}{where};"
-            " open that one, or stop it first"
+            f"another PaperChat server, {server(self.data_dir)}, already serves"
+            f" {self.data_dir}; open that one, or stop it first"
         )
 
     def _wait_until_up(self) -> None:
@@ -286,7 +285,7 @@ class ChromaServer:
             except httpx.HTTPError:
                 time.sleep(0.1)
         self.process.kill()
-        unlock(self.record.with_suffix(".lock"))
+        unlock(self.lock)
         raise StoreBusy(
             f"`chroma run` did not start for {self.data_dir}; its log is {self.log_path}"
         )
@@ -317,7 +316,7 @@ class ChromaServer:
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
-        unlock(self.record.with_suffix(".lock"))
+        unlock(self.lock)
 
 
 # Writers.
