@@ -11,16 +11,18 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import chromadb
 import httpx
 import numpy as np
 from chromadb.config import Settings as ClientSettings
+from chromadb.errors import InternalError
 from langchain_chroma import Chroma
 
 from rag.config import Settings
@@ -29,17 +31,32 @@ from rag.owner import Notify, claim_store, release_store, to_stderr
 from rag.split import Chunk, sentences_of, version_prefix
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 GENERATION_KEY = "paperchat_generation"
 EMBEDDING_KEY = "paperchat_embedding"  # the model whose vectors the collection holds
 LEGACY_EMBEDDING = "all-MiniLM-L6-v2"  # collections from before the key was recorded
 READ_PAGE = 1000  # Chroma rows read or deleted per request
 SENTENCE_CACHE_PAPERS = 5000  # papers whose sentences are kept in memory
 COSINE = {"hnsw": {"space": "cosine"}}
+QUERY_RETRIES = (0.2, 0.5, 1.0)  # seconds before each new try of a failed query
 
 
 def client_settings() -> ClientSettings:
     """New each time: HttpClient writes its host and port into the object it is given."""
     return ClientSettings(anonymized_telemetry=False, allow_reset=True)
+
+
+def retried(query: Callable[[], T]) -> T:
+    """A nearest-neighbour query, asked again after a Chroma internal error: a `chroma run`
+    that another process is writing to may fail a query while it persists an HNSW segment
+    ("Error creating hnsw segment reader: Nothing found on disk", chroma-core/chroma#4212)."""
+    for wait in QUERY_RETRIES:
+        try:
+            return query()
+        except InternalError as exc:
+            log.warning("Chroma query failed (%s); asking again in %.1f s", exc, wait)
+            time.sleep(wait)
+    return query()
 
 
 class StoreUnavailable(RuntimeError):
@@ -309,8 +326,10 @@ class VectorStore:
         """The `n` nearest chunks with their cosine similarity, best first."""
         if n <= 0:
             return []
-        found = self.langchain.similarity_search_by_vector_with_relevance_scores(
-            vector.tolist(), k=n
+        found = retried(
+            lambda: self.langchain.similarity_search_by_vector_with_relevance_scores(
+                vector.tolist(), k=n
+            )
         )
         return [
             (StoredChunk(doc.id or "", doc.page_content, doc.metadata), 1.0 - distance)
@@ -319,8 +338,10 @@ class VectorStore:
 
     def nearest(self, vector: np.ndarray, n: int) -> list[tuple[str, float]]:
         """The ids of the `n` nearest chunks and their cosine similarity, best first."""
-        found = self.collection.query(
-            query_embeddings=[vector.tolist()], n_results=n, include=["distances"]
+        found = retried(
+            lambda: self.collection.query(
+                query_embeddings=[vector.tolist()], n_results=n, include=["distances"]
+            )
         )
         return [(i, 1.0 - d) for i, d in zip(found["ids"][0], found["distances"][0], strict=True)]
 

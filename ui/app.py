@@ -435,7 +435,9 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
         overview = [counts, titles, chatbot, examples]
         title_query.change(title_search, title_query, [counts, titles], **hidden)
         # Other processes add papers too (the CLI, a cron job): counted again on every visit.
-        collection_tab.select(title_search, title_query, [counts, titles], **hidden)
+        collection_tab.select(
+            title_search, title_query, [counts, titles], show_progress="hidden", **hidden
+        )
         add.click(add_papers, [upload, title_query], [report, upload, *overview], **hidden)
         fetch.click(
             fetch_days, [fetch_from, fetch_to, title_query], [fetch_report, *overview], **hidden
