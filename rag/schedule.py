@@ -64,7 +64,11 @@ class DailyFetch:
     def _run(self) -> None:
         while not self._stopped.is_set():
             self.running = True
-            self.last = self.run_once()
+            try:
+                self.last = self.run_once()
+            except Exception as exc:  # the schedule outlives any one round: say so, go on
+                log.exception("Daily Papers fetch failed")
+                self.last = f"Daily Papers: failed ({exc})"
             self.running = False
             self.report(self.last)
             self.next_at = self.clock() + self.period

@@ -341,3 +341,17 @@ def test_a_daily_fetch_that_fails_says_why_and_the_next_one_runs(make_settings):
     daily = DailyFetch(PaperChat(settings), hours=1)
     assert daily.run_once().startswith(f"Daily Papers {today()}: failed (")
     assert "cannot reach" in daily.run_once()
+
+
+def test_a_daily_fetch_round_that_raises_is_reported_and_the_schedule_goes_on(make_settings):
+    class Failing(PaperChat):
+        def days_since_last_fetch(self):
+            raise RuntimeError("the disk went away")
+
+    seen: list[str] = []
+    daily = DailyFetch(Failing(make_settings()), hours=0.0001, report=seen.append).start()
+    deadline = time.monotonic() + 30
+    while len(seen) < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    daily.stop()
+    assert seen[:2] == ["Daily Papers: failed (the disk went away)"] * 2

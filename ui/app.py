@@ -109,7 +109,9 @@ def safe_upload_name(name: str) -> str:
 
 def remove_old_exports(root: Path, now: float, max_age: float = EXPORT_MAX_AGE) -> None:
     """Delete the download folders made over `max_age` seconds before `now`: Gradio has
-    copied their files to its cache by then. A folder is one answer's downloads."""
+    copied their files to its cache by then. A folder is one answer's downloads. The
+    root is made again if a temporary-files cleaner removed it from a server up for days."""
+    root.mkdir(parents=True, exist_ok=True)
     for folder in root.iterdir():
         try:
             if now - folder.stat().st_mtime > max_age:
