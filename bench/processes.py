@@ -16,7 +16,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -33,6 +32,7 @@ from bench.ingest import queries_from  # noqa: E402
 from rag import PaperChat, Settings  # noqa: E402
 from rag.eval import percentile  # noqa: E402
 from rag.load import load_file  # noqa: E402
+from rag.owner import free_port  # noqa: E402
 
 FILES = [ROOT / "data" / "daily_papers.txt", ROOT / "data" / "hf_daily_papers_2026-10-03.json"]
 
@@ -61,12 +61,6 @@ def copies(path: Path) -> Path:
         )
     )
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def main() -> None:

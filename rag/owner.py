@@ -167,13 +167,18 @@ def served_port(data_dir: Path) -> int | None:
     lock, record_path = owner_paths(data_dir)
     record = read_record(record_path)
     port = record.get("chroma_port")
-    if not port or not held_elsewhere(lock):
-        return None
-    try:
-        httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=2.0).raise_for_status()
-    except httpx.HTTPError:
+    if not port or not held_elsewhere(lock) or not answers(int(port), timeout=2.0):
         return None
     return int(port)
+
+
+def answers(port: int, timeout: float) -> bool:
+    """Whether a Chroma server on this loopback port answers its heartbeat."""
+    try:
+        httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=timeout).raise_for_status()
+    except httpx.HTTPError:
+        return False
+    return True
 
 
 def claim_store(data_dir: Path, notify: Notify) -> int | None:
@@ -204,6 +209,7 @@ def release_store(data_dir: Path) -> None:
 
 
 def free_port() -> int:
+    """A loopback port free now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -275,15 +281,10 @@ class ChromaServer:
 
     def _wait_until_up(self) -> None:
         deadline = time.monotonic() + SERVER_START
-        url = f"http://127.0.0.1:{self.port}/api/v2/heartbeat"
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                break
-            try:
-                httpx.get(url, timeout=1.0).raise_for_status()
+        while time.monotonic() < deadline and self.process.poll() is None:
+            if answers(self.port, timeout=1.0):
                 return
-            except httpx.HTTPError:
-                time.sleep(0.1)
+            time.sleep(0.1)
         self.process.kill()
         unlock(self.lock)
         raise StoreBusy(

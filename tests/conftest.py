@@ -18,6 +18,7 @@ import rag  # noqa: F401  (switches telemetry off before anything else is import
 from rag.api import PaperChat
 from rag.config import ChromaSettings, Settings
 from rag.load import load_file
+from rag.owner import free_port
 from rag.split import split_sentences
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,12 +146,6 @@ def default_abstracts() -> dict[str, list[str]]:
 def write_jsonl(path: Path, records: list[dict]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
     return path
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def start_chroma(path: Path, port: int) -> subprocess.Popen:
