@@ -49,25 +49,25 @@ def examples(cache_dir: Path, names: list[str]) -> list[dict]:
                         "type": question.type,
                         "abstain": question.expects_abstention,
                         "gold": question.gold_ids,
-                        "named": [s.hit.paper_id for s in state["named"]],
-                        "domain": state["relevance"][0].domain if state["relevance"] else 0.0,
+                        "named": [s.hit.paper_id for s in state.named],
+                        "domain": state.relevance[0].domain if state.relevance else 0.0,
                         "kind": question_kind(question.question),
                         "numeric": bool(COUNT_QUESTION.search(question.question)),
                         "stated": [
                             astuple(
                                 statement_support(
                                     question.question,
-                                    state["question_vector"],
+                                    state.question_vector,
                                     s,
                                     frequency,
                                     papers,
                                 )
                             )
-                            for s in state["named"]
+                            for s in state.named
                         ],
                         "candidates": [
                             {"paper_id": r.source.hit.paper_id, **r.features}
-                            for r in state["relevance"]
+                            for r in state.relevance
                         ],
                     }
                 )

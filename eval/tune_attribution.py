@@ -37,8 +37,8 @@ def features(claims_file: Path, papers: Path) -> list[tuple[bool, str, float, fl
         for line in claims_file.read_text().splitlines():
             record = json.loads(line)
             state = chain.prepare(record["title"], None, "extractive")
-            source = next(s for s in state["candidates"] if s.hit.title == record["title"])
-            attributor = Attributor([source], chain.embed, chain.rarity)
+            source = next(s for s in state.candidates if s.hit.title == record["title"])
+            attributor = Attributor([source], chain.embed, chain.generate.rarity)
             text = plain_claim(record["claim"])
             parts = attributor.parts(text, key_terms(text))[source.number]
             rows.append((record["supported"], record["kind"], *parts))

@@ -13,8 +13,8 @@ from rag.environment import disable_telemetry
 disable_telemetry()
 
 if TYPE_CHECKING:
+    from rag.answer import Answer, Citation
     from rag.api import PaperChat
-    from rag.chain import Answer, Citation
     from rag.config import Settings
     from rag.ingest import IngestReport, PaperNotFound
     from rag.load import Paper
@@ -22,8 +22,8 @@ if TYPE_CHECKING:
 
 EXPORTS = {
     "PaperChat": "rag.api",
-    "Answer": "rag.chain",
-    "Citation": "rag.chain",
+    "Answer": "rag.answer",
+    "Citation": "rag.answer",
     "Settings": "rag.config",
     "IngestReport": "rag.ingest",
     "PaperNotFound": "rag.ingest",

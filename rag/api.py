@@ -15,7 +15,7 @@ import httpx
 from chromadb.errors import InternalError
 
 from rag import owner
-from rag.chain import Answer, AnswerChain, Answerer
+from rag.answer import Answer
 from rag.config import Settings
 from rag.environment import install_tiktoken_files
 from rag.fetch import (
@@ -30,11 +30,11 @@ from rag.fetch import (
 from rag.fetch import Progress as FetchProgress
 from rag.ingest import Ingester, IngestReport, Progress, Source
 from rag.keyword import KeywordIndex
-from rag.llm import LLMAnswerer
 from rag.load import Paper
 from rag.local_llm import EmbeddedServer
 from rag.owner import Notify, to_stderr
 from rag.prompts import load_prompts
+from rag.question import Answerer
 from rag.search import (
     Filters,
     Hit,
@@ -47,8 +47,10 @@ from rag.search import (
 from rag.split import Chunker
 from rag.store import StoreUnavailable, StoreWriteFailed
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the chain and the LLM client (openai) load on the first question
+    from rag.chain import AnswerChain
     from rag.embed import VectorEmbeddings
+    from rag.llm import LLMAnswerer
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +127,8 @@ class PaperChat:
         else None. An embedded model is used before a server."""
         if not self.settings.llm_configured:
             return None
+        from rag.llm import LLMAnswerer
+
         return LLMAnswerer(self.settings, self.prompts, self.local_model)
 
     def close(self) -> None:
@@ -153,6 +157,8 @@ class PaperChat:
 
     @cached_property
     def chain(self) -> AnswerChain:
+        from rag.chain import AnswerChain
+
         self.tiktoken_dir  # noqa: B018
         return AnswerChain(
             self.settings,

@@ -15,17 +15,17 @@ import math
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, get_args
 
 import numpy as np
 
-from rag.cite import CITATION
+from rag.answer import Citation, Claim, Status
+from rag.cite import CITATION, CitationFilter
 from rag.context import Source
+from rag.extractive import as_quoted, quotes
 from rag.keyword import tokenize
 from rag.relevance import QUANTITY, key_terms, term_coverage
 from rag.split import split_sentences
 
-Status = Literal["cited", "added", "moved", "unsupported", "repeated"]
 CLAIM_TERMS = 3  # a sentence with fewer key terms makes no claim ("Two papers do:")
 LOOP_REPEATS = 3  # a model that repeats this many sentences is looping
 # A mixed-case word, an acronym, or letters joined to digits: a dataset, model or method.
@@ -39,19 +39,6 @@ TRAILING_PUNCTUATION = re.compile(r"([.!?:;]*)\s*$")
 # by eval/tune_attribution.py.
 TERM_WEIGHT = 0.6  # and 1 - TERM_WEIGHT for meaning
 MIN_SUPPORT = 0.45
-
-
-@dataclass
-class Claim:
-    """One sentence of the model's answer that states something, and what became of it."""
-
-    text: str  # as the model wrote it, without citations or markup
-    cited: list[int]  # the sources the model cited (as numbered in the answer, once done)
-    support: float  # how well `source` supports it; left out: how well the best source does
-    status: Status
-    source: int | None = None  # the source it is attributed to in the answer
-
-    STATUSES: ClassVar = get_args(Status)
 
 
 def sentences_of(text: str) -> list[str]:
@@ -252,3 +239,44 @@ def attribution_notice(claims: list[Claim]) -> str:
         return ""
     listed = ", ".join(changes[:-1]) + (" and " if len(changes) > 1 else "") + changes[-1]
     return f"Each sentence of the model's answer was checked against the sources: {listed}."
+
+
+def cited_papers(
+    text: str,
+    citations: CitationFilter,
+    used: list[Source],
+    vector: np.ndarray,
+    chances: dict[int, float],
+    embed: Callable[[str], np.ndarray],
+) -> list[Citation]:
+    """Stage 6, verify: each cited source with the abstract sentence that best supports what
+    cites it, and the chance that it addresses the question (`chances`, by source number)."""
+    by_number = {s.number: s for s in used}
+    claims = split_sentences(text.replace("\n", " "))
+    result = []
+    for source_number, display in sorted(citations.numbers.items(), key=lambda i: i[1]):
+        source = by_number[source_number]
+        quote = next((s.text for s in source.sentences if as_quoted(s.text)[:-1] in text), "")
+        if not quote:  # the answer paraphrases: find the sentence closest to its claim
+            claim = " ".join(c for c in claims if f"[{display}]" in c)
+            claim = CITATION.sub("", claim).replace("*", "").strip()
+            ranked = quotes(claim, embed(claim) if claim else vector, [source])
+            quote = ranked[0].sentence.text if ranked else source.hit.text
+        hit = source.hit
+        relevance = round(chances.get(source_number, 0.0), 3)
+        result.append(
+            Citation(
+                display,
+                hit.paper_id,
+                hit.title,
+                hit.url,
+                quote,
+                hit.score,
+                source.abstract,
+                relevance,
+                hit.authors,
+                hit.date,
+                hit.listing,
+            )
+        )
+    return result

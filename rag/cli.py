@@ -11,26 +11,18 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
-from pydantic import ValidationError
 from rich.console import Console
-from rich.logging import RichHandler
 from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from rag.api import PaperChat
-from rag.chain import Answer
-from rag.config import Settings, settings_errors
-from rag.embed import EmbeddingError
-from rag.ingest import PaperNotFound
-from rag.load import LoadError
-from rag.local_llm import LocalModelError, check_gguf
-from rag.owner import StoreBusy
-from rag.search import FilterError, Filters, Hit
-from rag.store import StoreUnavailable
+if TYPE_CHECKING:  # each command imports what it needs when it runs: `--help` starts at once
+    from rag.answer import Answer
+    from rag.api import PaperChat
+    from rag.search import Hit
 
 app = typer.Typer(help="Ask questions about a collection of research papers.", no_args_is_help=True)
 console = Console()
@@ -41,6 +33,8 @@ errors = Console(stderr=True)
 def main(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log each step.")] = False,
 ) -> None:
+    from rich.logging import RichHandler
+
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
         format="%(message)s",
@@ -56,6 +50,14 @@ def fail(message: str, code: int = 2) -> NoReturn:
 @contextmanager
 def user_errors() -> Iterator[None]:
     """Turn the errors a user can fix into one line on stderr and exit code 2."""
+    from pydantic import ValidationError
+
+    from rag.config import settings_errors
+    from rag.embed import EmbeddingError
+    from rag.load import LoadError
+    from rag.search import FilterError
+    from rag.store import StoreUnavailable
+
     try:
         yield
     except ValidationError as exc:
@@ -91,7 +93,7 @@ def ingest(
             elapsed = bar.tasks[0].elapsed or 1e-9
             bar.update(task, completed=done, total=total, rate=done / elapsed)
 
-        report = PaperChat().ingest(paths, progress=advance)
+        report = open_chat().ingest(paths, progress=advance)
     if as_json:
         emit_json(report.to_dict())
     else:
@@ -164,7 +166,7 @@ def fetch(
         TimeElapsedColumn(),
     )
     with user_errors():
-        chat = PaperChat()
+        chat = open_chat()
         if arxiv:
             if not ids:
                 fail("--arxiv needs at least one arXiv id")
@@ -237,6 +239,15 @@ DatedOption = Annotated[
         "--dated", help="What --from/--to compare: published (arXiv date) or listed (Daily Papers)."
     ),
 ]
+
+
+def filters_of(date_from: str, date_to: str, author: str, source: str, dated: str) -> Any:
+    """The search filters the options give (a FilterError names a bad one)."""
+    from rag.search import Filters
+
+    return Filters(date_from, date_to, author, source, dated)  # type: ignore[arg-type]
+
+
 FILTER_OPTIONS = {  # Filters field -> the option that sets it
     "date_from": "--from",
     "date_to": "--to",
@@ -262,8 +273,8 @@ def search(
     if mode not in ("hybrid", "dense", "keyword"):
         fail(f"--mode must be hybrid, dense or keyword, not {mode!r}")
     with user_errors():
-        filters = Filters(date_from, date_to, author, source, dated)  # type: ignore[arg-type]
-        chat = PaperChat()
+        filters = filters_of(date_from, date_to, author, source, dated)
+        chat = open_chat()
 
     def run(text: str) -> None:
         with user_errors():
@@ -347,6 +358,10 @@ GgufOption = Annotated[
 
 def open_chat(gguf: Path | None = None) -> PaperChat:
     """PaperChat with the settings of the environment; `--gguf` overrides PAPERCHAT_LLM_GGUF."""
+    from rag.api import PaperChat
+    from rag.config import Settings
+    from rag.local_llm import check_gguf
+
     settings = Settings()
     if gguf is not None:
         try:
@@ -383,7 +398,7 @@ def ask(
     """Answer a question from the collection, citing the papers it rests on."""
     check_answerer(answerer)
     with user_errors():
-        filters = Filters(date_from, date_to, author, source, dated)  # type: ignore[arg-type]
+        filters = filters_of(date_from, date_to, author, source, dated)
         chat = open_chat(gguf)
         if as_json:
             answer = chat.ask(question, answerer=answerer, filters=filters)
@@ -514,6 +529,9 @@ def serve(
 ) -> None:
     """Serve the chat web UI (http://127.0.0.1:7860 by default). Other paperchat commands
     on the same data directory, a cron job's included, work while it runs."""
+    from rag.local_llm import LocalModelError
+    from rag.owner import StoreBusy
+
     with user_errors():
         chat = open_chat(gguf)
         try:
@@ -702,7 +720,7 @@ def eval_table(
 def stats(as_json: Annotated[bool, typer.Option("--json")] = False) -> None:
     """Papers, chunks, sources and disk use of the collection."""
     with user_errors():
-        data = PaperChat().stats()
+        data = open_chat().stats()
     if as_json:
         emit_json(data)
         return
@@ -723,9 +741,11 @@ def remove(
     as_json: Annotated[bool, typer.Option("--json", help="Print what went as JSON.")] = False,
 ) -> None:
     """Delete one paper from the collection; exits 1 when there is no such paper."""
+    from rag.ingest import PaperNotFound
+
     with user_errors():
         try:
-            deleted = PaperChat().remove(paper_id)
+            deleted = open_chat().remove(paper_id)
         except PaperNotFound as exc:
             fail(str(exc), code=1)
     if as_json:
@@ -740,5 +760,5 @@ def reset(yes: Annotated[bool, typer.Option("--yes", help="Confirm.")] = False) 
     if not yes:
         fail("this deletes the whole collection; pass --yes to confirm")
     with user_errors():
-        PaperChat().reset()
+        open_chat().reset()
     console.print("The collection is empty.")

@@ -10,13 +10,20 @@ papers and the last question's terms are carried into the search.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from rag.extractive import names_title
 from rag.keyword import STOPWORDS
+from rag.llm import LLMError
+from rag.question import Message, Question, carried
 from rag.relevance import title_head
 
-Message = dict[str, str]
+if TYPE_CHECKING:
+    from rag.llm import LLMAnswerer
+
 REFERS_BACK = re.compile(
     r"\b(?:it|its|itself|this|that|these|those|they|them|their|theirs|above|previous|same"
     r"|other|another|former|latter|both|each"
@@ -32,24 +39,48 @@ ORDINALS = {"first": 0, "second": 1, "third": 2, "fourth": 3, "fifth": 4, "sixth
 OTHER = re.compile(r"\b(?:other|another)\b", re.I)
 
 
-def validate_history(history: Sequence[Message] | None) -> list[Message]:
-    """Messages in the OpenAI/Gradio form, or a ValueError saying what is wrong."""
-    messages = []
-    for index, message in enumerate(history or []):
-        if not isinstance(message, dict) or message.get("role") not in ("user", "assistant"):
-            raise ValueError(
-                f"history[{index}] must be {{'role': 'user'|'assistant', 'content': str}}"
-            )
-        content = message.get("content")
-        if isinstance(content, list):  # Gradio 6 sends a list of parts: keep the text ones
-            content = " ".join(
-                part.get("text", "")
-                for part in content
-                if isinstance(part, dict) and part.get("type") == "text"
-            )
-        if isinstance(content, str) and content.strip():
-            messages.append({"role": message["role"], "content": content})
-    return messages
+@dataclass(kw_only=True)
+class Condensed(Question):
+    """A question with what it means on its own: `standalone` is what is searched for."""
+
+    standalone: str  # the question itself, unless it is a follow-up
+    referred: list[str]  # the titles of the papers a follow-up refers to
+    rewritten: bool  # a language model wrote `standalone`
+
+
+def condense(
+    asked: Question, titles: Callable[[], list[str]], llm: LLMAnswerer | None
+) -> Condensed:
+    """Stage 1: a follow-up becomes a standalone question, and the papers it refers to known.
+    `titles` gives the collection's titles (read only for a follow-up)."""
+    started = time.perf_counter()
+    question, history = asked.question, asked.history
+    standalone, referred, rewritten = question, [], False
+    if is_follow_up(question, history):
+        known = titles()
+        referred = referents(question, history, known)
+        standalone = condense_offline(question, history, known)
+        if asked.use_llm and llm is not None:
+            try:
+                standalone = llm.condense(question, format_history(history))
+                rewritten = True
+            except LLMError as exc:
+                asked.notices.append(f"Could not rewrite the follow-up with the LLM: {exc}.")
+    asked.timings["condense"] = time.perf_counter() - started
+    return Condensed(
+        **carried(asked, Question), standalone=standalone, referred=referred, rewritten=rewritten
+    )
+
+
+def leaning(asked: Condensed, titles: Sequence[str]) -> Condensed:
+    """The question read as leaning on the previous turn though it does not say so: "What
+    datasets were used?" after a question on a paper is about that paper."""
+    return Condensed(
+        **carried(asked, Question),
+        standalone=condense_offline(asked.question, asked.history, titles, leaning=True),
+        referred=referents(asked.question, asked.history, titles, leaning=True),
+        rewritten=asked.rewritten,
+    )
 
 
 def is_follow_up(question: str, history: list[Message]) -> bool:

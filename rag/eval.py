@@ -21,8 +21,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rag.answer import EXTRACTIVE, Answer
 from rag.api import PaperChat
-from rag.chain import EXTRACTIVE, Answer
 from rag.config import Settings
 from rag.extractive import search_query
 from rag.search import Mode

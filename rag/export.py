@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from rag.load import arxiv_id
 
 if TYPE_CHECKING:
-    from rag.chain import Answer, Citation
+    from rag.answer import Answer, Citation
 
 # Characters LaTeX treats specially, in the text-mode form that prints them.
 SPECIAL = {

@@ -11,14 +11,18 @@ from collections.abc import Iterator
 from functools import cached_property
 
 import openai
+import tiktoken
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_openai import ChatOpenAI
 
 from rag.config import Settings
 from rag.local_llm import EmbeddedServer, LocalModelError, model_name
+from rag.split import ENCODING
 
 NO_ANSWER = "NO_ANSWER"
+ABSTAIN = object()  # what `answer_or_abstain` yields when the model answers NO_ANSWER
+TOKENIZER_SLACK = 1.2  # a model's tokenizer may count a text this much longer than cl100k_base
 BRIEF_TOKENS = 96  # enough for a yes or no with its reason, or a rewritten question
 # What servers say when a prompt exceeds the model's window (llama.cpp, OpenAI, vLLM).
 CONTEXT_ERROR = re.compile(
@@ -172,10 +176,36 @@ class LLMAnswerer:
         if outcome is not None:
             outcome["finish_reason"] = finish_reason
 
+    def answer_or_abstain(
+        self, question: str, context: str, outcome: dict
+    ) -> Iterator[str | object]:
+        """`stream`'s text, or ABSTAIN alone when the answer is NO_ANSWER (its start is held
+        back while it may still become NO_ANSWER)."""
+        head = ""
+        pieces = self.stream(question, context, outcome)
+        for piece in pieces:
+            head += piece
+            if NO_ANSWER.startswith(head.strip()):
+                continue
+            if head.strip().startswith(NO_ANSWER):
+                yield ABSTAIN
+                return
+            yield head
+            yield from pieces
+            return
+        yield ABSTAIN if head.strip() == NO_ANSWER else head
+
     def bare_prompt(self, question: str) -> str:
         """The answer prompt without its sources, to measure what room the sources have."""
         messages = self.answer_prompt.format_messages(sources="", question=question)
         return "\n".join(str(m.content) for m in messages)
+
+    def room_for_sources(self, question: str) -> int:
+        """The tokens the sources may take in the model's window, beside the prompt and the
+        answer (counted with cl100k_base, with room for a tokenizer that counts more)."""
+        llm = self.settings.llm
+        prompt = len(tiktoken.get_encoding(ENCODING).encode(self.bare_prompt(question)))
+        return int((llm.context - llm.max_tokens) / TOKENIZER_SLACK) - prompt
 
     def addresses(self, question: str, title: str, abstract: str) -> bool:
         """The model's verdict on whether one paper addresses the question (prompts/check.txt

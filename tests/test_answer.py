@@ -8,9 +8,10 @@ import pytest
 from conftest import default_abstracts
 from test_search import OVEROPTIMIZATION
 
-from rag.chain import ENGLISH_ONLY, Answer, QuestionError
+from rag.answer import Answer
 from rag.load import Paper
 from rag.prompts import PromptError, load_prompts
+from rag.question import ENGLISH_ONLY, QuestionError
 
 
 def cited_titles(answer: Answer) -> set[str]:

@@ -15,12 +15,12 @@ SFT = "The SFT loss works as an adversarial regularizer against overoptimization
 @pytest.fixture(scope="module")
 def attributor_for(default_chat):
     chain = default_chat.chain
-    state = chain.prepare(QUESTION, None, "extractive")
-    sources = state["sources"][:4]
+    decided = chain.prepare(QUESTION, None, "extractive")
+    sources = decided.shown[:4]
     assert "Ensembles" in sources[0].hit.title and "SFT Loss" in sources[1].hit.title
 
     def make() -> Attributor:
-        return Attributor(sources, chain.embed, chain.rarity)
+        return Attributor(sources, chain.embed, chain.generate.rarity)
 
     return make
 

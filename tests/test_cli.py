@@ -18,7 +18,7 @@ import pytest
 from conftest import DEFAULT_COLLECTION, free_port, write_jsonl
 from fake_openai import Reply
 
-from rag.chain import ENGLISH_ONLY
+from rag.question import ENGLISH_ONLY
 
 
 def test_ingest_search_stats_remove_reset(run, tmp_path):

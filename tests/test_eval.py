@@ -13,8 +13,7 @@ import pytest
 from conftest import DEFAULT_COLLECTION, HF_JSON, ROOT
 from fake_openai import FakeOpenAI, Reply
 
-from rag.attribute import Claim
-from rag.chain import Answer, Citation
+from rag.answer import Answer, Citation, Claim
 from rag.eval import (
     TYPES,
     EvalError,

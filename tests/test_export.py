@@ -12,7 +12,7 @@ import pytest
 from bibtexparser.middlewares import LatexDecodingMiddleware
 from conftest import HF_JSON
 
-from rag.chain import Answer, Citation
+from rag.answer import Answer, Citation
 from rag.export import answer_markdown, bibtex, bibtex_of_answers, conversation_markdown
 from rag.load import Listing
 

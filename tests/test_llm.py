@@ -11,9 +11,11 @@ from conftest import default_abstracts, free_port
 from fake_openai import Reply
 from test_search import OVEROPTIMIZATION
 
+from rag.answer import Answer
 from rag.api import PaperChat
 from rag.attribute import LOOP_REPEATS
-from rag.chain import CHECKED_PAPERS, LIST_BY_CODE, NOTHING_SUPPORTED, Answer
+from rag.decide import CHECKED_PAPERS
+from rag.generate import LIST_BY_CODE, NOTHING_SUPPORTED
 from rag.llm import BRIEF_TOKENS
 
 QUESTION = "Which papers address reward overoptimization?"

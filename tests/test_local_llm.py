@@ -13,10 +13,11 @@ import httpx
 import pytest
 from conftest import default_abstracts, free_port
 
+from rag.answer import Answer
 from rag.api import PaperChat
 from rag.attribute import MIN_SUPPORT
-from rag.chain import NOTHING_SUPPORTED, Answer
 from rag.cite import CITATION
+from rag.generate import NOTHING_SUPPORTED
 from rag.local_llm import EmbeddedServer, bundled_gguf, model_name
 
 GGUF = bundled_gguf()

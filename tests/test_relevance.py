@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from rag.chain import not_stated
+from rag.decide import not_stated
 from rag.keyword import tokenize
 from rag.relevance import (
     QUANTITY,
@@ -60,7 +60,7 @@ def test_quantities_are_numbers_not_digits_inside_names():
 
 def assess_question(chat, question: str):
     state = chat.chain.prepare(question, None, "extractive")
-    return state, sorted(state["relevance"], key=lambda r: -r.probability)
+    return state, sorted(state.relevance, key=lambda r: -r.probability)
 
 
 def test_papers_on_the_topic_are_likely_and_the_rest_are_not(default_chat):
@@ -78,7 +78,7 @@ def test_a_question_from_another_field_is_far_from_the_collection(default_chat):
         default_chat, "How do power transformers in electrical substations overheat?"
     )
     assert on_topic[0].domain > 0.4 > minimum > off_field[0].domain
-    assert state["relevant"] == []  # abstains, though "transformers" is in many abstracts
+    assert state.relevant == []  # abstains, though "transformers" is in many abstracts
 
 
 def test_a_fact_the_abstract_does_not_state_is_told_apart(default_chat):
@@ -87,8 +87,8 @@ def test_a_fact_the_abstract_does_not_state_is_told_apart(default_chat):
 
     def judged(question: str) -> bool:
         state = default_chat.chain.prepare(question, None, "extractive")
-        (lyra,) = state["named"]
-        return not_stated(question, state["question_vector"], lyra, frequency, papers, settings)
+        (lyra,) = state.named
+        return not_stated(question, state.question_vector, lyra, frequency, papers, settings)
 
     assert not judged("What accuracy does Lyra reach on miniF2F?")
     assert judged("Which GPU cluster was Lyra trained on?")
@@ -97,14 +97,14 @@ def test_a_fact_the_abstract_does_not_state_is_told_apart(default_chat):
 
 def test_statement_support_of_a_question_that_only_names_the_paper(default_chat):
     state = default_chat.chain.prepare("What is Lyra?", None, "extractive")
-    (lyra,) = state["named"]
+    (lyra,) = state.named
     support = statement_support(
         "What is Lyra?",
-        state["question_vector"],
+        state.question_vector,
         lyra,
         default_chat.keyword.paper_frequency,
         default_chat.keyword.paper_count,
     )
     assert support.share == 1.0 and support.number_share == 1.0
     assert 0 < support.similarity <= 1
-    assert isinstance(state["question_vector"], np.ndarray)
+    assert isinstance(state.question_vector, np.ndarray)

@@ -13,13 +13,14 @@ from typing import Any
 
 import gradio as gr
 
+from rag.answer import Answer
 from rag.api import PaperChat
-from rag.chain import Answer, clean_question
 from rag.embed import EmbeddingError
 from rag.export import bibtex_of_answers, conversation_markdown
 from rag.fetch import FetchError, FetchReport, day_range, parse_day
 from rag.load import LOADERS, LoadError
 from rag.owner import writer, writer_active
+from rag.question import clean_question
 from rag.schedule import DailyFetch
 from rag.search import FilterError, Filters
 from rag.store import StoreUnavailable

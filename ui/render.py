@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html import escape
 
-from rag.chain import Answer, Citation
+from rag.answer import Answer, Citation
 from rag.load import arxiv_id
 
 CITATION = re.compile(r"\[(\d{1,3})\]")

@@ -1,0 +1,251 @@
+"""Stages 4-6, generate: the context, the answer's text as it streams (the offline answerer's,
+the model's with each claim checked, or a list from the model's verdicts), then the finished
+`Answer` with its citations verified."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import numpy as np
+
+from rag.answer import EXTRACTIVE, Answer
+from rag.attribute import Attributor, attribution_notice, cited_papers
+from rag.cite import CitationFilter
+from rag.config import Settings
+from rag.context import Source, render_context
+from rag.decide import Decision
+from rag.extractive import extractive_answer, topic_of
+from rag.keyword import KeywordIndex, tokenize
+from rag.llm import ABSTAIN, LLMAnswerer, LLMError
+from rag.relevance import asked_terms, key_terms, rarity_weights
+from rag.store import VectorStore
+
+log = logging.getLogger(__name__)
+NOTHING_SUPPORTED = "No sentence of {model}'s answer is supported by its sources."
+LIST_BY_CODE = (
+    "This list was built from the relevance model, not by the language model"
+    " (PAPERCHAT_LLM_LISTS=extractive; per_paper or free let the model decide)."
+)
+
+
+class Generator:
+    """Writes answers over one collection, with its prompts and, when configured, its LLM."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        keyword: KeywordIndex,
+        store: VectorStore,
+        embed: Callable[[str], np.ndarray],
+        prompts: dict[str, str],
+        llm: LLMAnswerer | None,
+    ) -> None:
+        self.settings = settings
+        self.keyword = keyword
+        self.store = store
+        self.embed = embed
+        self.prompts = prompts
+        self.llm = llm
+
+    def rarity(self, terms: list[str]) -> dict[str, float]:
+        """Each term's weight by how few papers of the collection hold it."""
+        return rarity_weights(terms, self.keyword.paper_frequency, self.keyword.paper_count)
+
+    def __call__(self, decided: Decision) -> Iterator[str | Answer]:
+        """The answer's text in pieces as they are written, then the `Answer`."""
+        started = time.perf_counter()
+        use_llm = decided.writer == "llm"
+        answer = Answer(
+            question=decided.question,
+            text="",
+            citations=[],
+            abstained=False,
+            answerer=EXTRACTIVE if decided.writer == EXTRACTIVE else self.llm.name,
+            timings=decided.timings,
+            standalone_question=decided.standalone,
+            notices=decided.notices,
+            sources=[s.hit for s in decided.shown],
+        )
+        for notice in answer.notices:
+            yield f"*{notice}*\n\n"
+            answer.text += f"*{notice}*\n\n"
+        if not decided.relevant:
+            yield from self.abstain(decided, answer)
+            answer.timings["generate"] = time.perf_counter() - started
+            answer.timings["verify"] = 0.0  # nothing cited, nothing to check
+            yield answer
+            return
+
+        sources = decided.shown if use_llm else decided.relevant
+        budget = self.settings.answer.context_tokens
+        if use_llm:
+            budget = min(budget, self.llm.room_for_sources(decided.standalone))
+        context, used = render_context(sources, budget)
+        if use_llm and not used:
+            window = self.settings.llm.context
+            reason = f"No source fits the language model's context window ({window:,} tokens)."
+            notice = self.fall_back(answer, reason)
+            answer.text += notice
+            yield notice
+            use_llm = False
+            context, used = render_context(decided.relevant, self.settings.answer.context_tokens)
+        elif use_llm and len(used) < len(sources):
+            notice = (
+                f"Only {len(used)} of the {len(sources)} candidate papers fit the language"
+                f" model's context window ({self.settings.llm.context:,} tokens)."
+            )
+            answer.notices.append(notice)
+            answer.text += f"*{notice}*\n\n"
+            yield f"*{notice}*\n\n"
+        citations = CitationFilter({s.number for s in used})
+        if decided.writer == EXTRACTIVE and decided.use_llm:  # a list, by the setting
+            answer.notices.append(LIST_BY_CODE)
+        if use_llm:
+            pieces = self.model_pieces(decided, used, context, answer)
+        elif decided.writer == "per_paper":
+            pieces = self.checked_list(decided, used, answer)
+        else:
+            pieces = iter([self.offline(decided, decided.extractive, used, answer)])
+        for piece in pieces:
+            if piece is ABSTAIN:
+                yield from self.abstain(decided, answer)
+                break
+            shown = citations.feed(piece)
+            if shown:
+                answer.text += shown
+                yield shown
+        tail = citations.finish()
+        answer.text += tail
+        if tail:
+            yield tail
+        answer.timings["generate"] = time.perf_counter() - started
+
+        started = time.perf_counter()
+        if citations.numbers:  # a "not stated" answer cites the paper it looked in
+            chances = {r.source.number: r.probability for r in decided.relevance}
+            answer.citations = cited_papers(
+                answer.text, citations, used, decided.vector, chances, self.embed
+            )
+            if citations.dropped:
+                answer.notices.append(
+                    f"Removed {len(citations.dropped)} citation(s) to sources that do not exist."
+                )
+        for claim in answer.claims:  # as numbered in the answer
+            claim.cited = [citations.numbers[n] for n in claim.cited if n in citations.numbers]
+            claim.source = citations.numbers.get(claim.source) if claim.source else None
+        answer.timings["verify"] = time.perf_counter() - started
+        yield answer
+
+    def offline(
+        self, decided: Decision, chosen: list[Source], used: list[Source], answer: Answer
+    ) -> str:
+        """The extractive answer from the `chosen` papers that made it into the context.
+        Sentences are scored against what was asked: for a follow-up, its own words (the
+        papers it refers to were already found through the condensed question). An answer
+        that the abstract does not state the fact counts as an abstention."""
+        relevant = [s for s in chosen if s in used] or used[:1]
+        query, vector = decided.query, decided.vector
+        if decided.standalone != decided.question:
+            query, vector = decided.question, decided.question_vector
+        # A named paper's own name says nothing about which of its sentences answers.
+        terms = asked_terms(query, decided.named) or key_terms(query) or tokenize([query])[0]
+        draft = extractive_answer(
+            decided.question,
+            query,
+            vector,
+            relevant,
+            decided.named,
+            decided.unstated,
+            self.rarity(terms),
+        )
+        answer.abstained = draft.not_stated
+        return draft.text
+
+    def fall_back(self, answer: Answer, reason: str, after_text: bool = False) -> str:
+        """Mark the answer as the offline one, and the notice that says why, to show."""
+        answer.fell_back = True
+        answer.answerer = EXTRACTIVE
+        notice = f"{reason} This is the offline answer."
+        answer.notices.append(notice)
+        return f"\n\n*{notice}*\n\n" if after_text else f"*{notice}*\n\n"
+
+    def model_pieces(
+        self, decided: Decision, used: list[Source], context: str, answer: Answer
+    ) -> Iterator[str | object]:
+        """The LLM's answer, each claim checked against the sources as it streams (see
+        rag/attribute.py); ABSTAIN if it says NO_ANSWER. When the model fails or none of its
+        claims is supported, the extractive answer follows with a notice why."""
+        attributor = Attributor(used, self.embed, self.rarity)
+        outcome: dict[str, Any] = {}
+        text = self.llm.answer_or_abstain(decided.standalone, context, outcome)
+        try:
+            for piece in text:
+                if piece is ABSTAIN:
+                    yield ABSTAIN
+                    return
+                yield attributor.feed(piece)
+                if attributor.looping:
+                    text.close()  # stops the request, and the model with it
+                    outcome["finish_reason"] = "loop"
+                    break
+        except LLMError as exc:
+            log.info("LLM failed, using the extractive answer: %s", exc)
+            reason = f"The language model failed: {exc}."
+        else:
+            reason = ""
+        cut = bool(reason) or outcome.get("finish_reason") in ("loop", "length")
+        yield attributor.finish(complete=not cut)  # a sentence cut off is not shown
+        answer.claims = attributor.claims
+        if outcome.get("finish_reason") == "length":
+            answer.notices.append(
+                f"The model's answer was cut off at {self.settings.llm.max_tokens} tokens"
+                " (PAPERCHAT_LLM_MAX_TOKENS)."
+            )
+        elif outcome.get("finish_reason") == "loop":
+            answer.notices.append("The model kept repeating itself and was stopped.")
+        if notice := attribution_notice(attributor.claims):
+            answer.notices.append(notice)
+        if not attributor.supported:
+            reason = reason or NOTHING_SUPPORTED.format(model=self.llm.name)
+        if not reason:
+            return
+        yield self.fall_back(answer, reason, bool(attributor.supported))
+        if not decided.extractive:  # offline, no paper addresses the question
+            yield ABSTAIN
+            return
+        yield self.offline(decided, decided.extractive, used, answer)
+
+    def checked_list(
+        self, decided: Decision, used: list[Source], answer: Answer
+    ) -> Iterator[str | object]:
+        """A list of the papers the model says address the question, one verdict per paper,
+        each quoted and cited by code. ABSTAIN when it says no to every one."""
+        chosen = []
+        for source in used:
+            try:
+                if self.llm.addresses(decided.standalone, source.hit.title, source.abstract):
+                    chosen.append(source)
+            except LLMError as exc:
+                yield self.fall_back(answer, f"The language model failed: {exc}.")
+                chosen = [s for s in decided.extractive if s in used]
+                break
+        if not chosen:
+            yield ABSTAIN
+            return
+        yield self.offline(decided, chosen, chosen, answer)
+
+    def abstain(self, decided: Decision, answer: Answer) -> Iterator[str]:
+        """The refusal: no paper of the collection addresses the question (or it is empty)."""
+        answer.abstained = True
+        text = self.prompts["abstain"].format(topic=topic_of(decided.question))
+        if not self.keyword.paper_count:
+            chroma = self.settings.chroma
+            where = self.store.location if chroma.host else self.settings.data_dir
+            text = self.prompts["empty"].format(collection=chroma.collection, where=where)
+        elif decided.filters:
+            text += f" Only papers {decided.filters.describe()} were searched."
+        answer.text += text
+        yield text
