@@ -68,7 +68,8 @@ def test_env_example_lists_every_setting():
     text = (ROOT / ".env.example").read_text()
     listed = set(re.findall(r"^#?\s*((?:PAPERCHAT|OPENAI|HF)_[A-Z_]+)=", text, re.MULTILINE))
     assert listed == all_variables(Settings)
-    readme = (ROOT / "README.md").read_text()
+    pages = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+    readme = "\n".join(page.read_text() for page in pages)
     assert all(name in readme for name in listed)
 
 
