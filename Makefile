@@ -8,7 +8,7 @@ CHROMIUM := /usr/bin/chromium
 BIBER := /usr/bin/biber
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup index run test check lint format bench eval browser bibtex clean
+.PHONY: setup index run test lint format bench eval browser bibtex clean
 
 setup: $(STAMP)
 
@@ -56,12 +56,7 @@ format: setup
 test: lint browser bibtex
 	$(BIN)/pytest
 
-# The inner loop: lint, and every test but the slow ones (real servers, browsers, processes).
-check: lint bibtex
-	$(BIN)/pytest -m "not slow"
-
 bench: setup
-	$(BIN)/python bench/cli_start.py
 	$(BIN)/python bench/embed.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/answer.py
