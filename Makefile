@@ -1,4 +1,5 @@
-# `make run`: set up, index the default collection, start PaperChat.  `make test`: set up, check, test.
+# `make run`: set up, index both shipped collections, start PaperChat.  `make test`: set up, lint, every
+# test.  `make check`: lint and the tests not marked slow, the inner loop.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -8,7 +9,7 @@ CHROMIUM := /usr/bin/chromium
 BIBER := /usr/bin/biber
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: setup index run test lint format bench eval browser bibtex clean
+.PHONY: setup index run test check lint format bench eval browser bibtex clean
 
 setup: $(STAMP)
 
@@ -56,7 +57,12 @@ format: setup
 test: lint browser bibtex
 	$(BIN)/pytest
 
+# The inner loop: lint, and every test but the slow ones (real servers, browsers, processes).
+check: lint bibtex
+	$(BIN)/pytest -m "not slow"
+
 bench: setup
+	$(BIN)/python bench/cli_start.py
 	$(BIN)/python bench/embed.py
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/answer.py

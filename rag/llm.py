@@ -9,16 +9,18 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from functools import cached_property
+from typing import TYPE_CHECKING
 
-import openai
 import tiktoken
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
-from langchain_openai import ChatOpenAI
 
 from rag.config import Settings
 from rag.local_llm import EmbeddedServer, LocalModelError, model_name
 from rag.split import ENCODING
+
+if TYPE_CHECKING:  # the OpenAI client loads (1.5 s) only when a model is configured
+    from langchain_openai import ChatOpenAI
 
 NO_ANSWER = "NO_ANSWER"
 ABSTAIN = object()  # what `answer_or_abstain` yields when the model answers NO_ANSWER
@@ -39,6 +41,8 @@ class BrokenStream(RuntimeError):
 
 
 def make_chat_model(settings: Settings, base_url: str | None, max_tokens: int) -> ChatOpenAI:
+    from langchain_openai import ChatOpenAI
+
     llm = settings.llm
     extra_body = None
     if base_url:
@@ -65,6 +69,8 @@ def causes(error: BaseException | None) -> Iterator[BaseException]:
 
 def describe(error: Exception, settings: Settings, where: str) -> str:
     """What went wrong, in words for the user (LangChain and openai wrap the real cause)."""
+    import openai
+
     chain = list(causes(error))
 
     def found(*types: type | str) -> BaseException | None:

@@ -10,9 +10,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from filelock import FileLock
 
 import rag  # noqa: F401  (switches telemetry off before anything else is imported)
 from rag.api import PaperChat
@@ -64,9 +66,47 @@ def no_network(monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def cache_dir(tmp_path_factory) -> Path:
-    """One model cache for the session: the ONNX conversion runs once."""
-    return tmp_path_factory.mktemp("cache")
+def shared_dir(tmp_path_factory, worker_id) -> Path:
+    """A folder every pytest-xdist worker of this run sees (the run's own without workers)."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if worker_id != "master" else base
+
+
+@pytest.fixture(scope="session")
+def cache_dir(shared_dir) -> Path:
+    """One model cache for the run: the ONNX conversion runs once (it is written atomically,
+    so two workers may race to write it)."""
+    path = shared_dir / "cache"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+SHIPPED = {"default": [DEFAULT_COLLECTION], "hf": [HF_JSON], "both": [DEFAULT_COLLECTION, HF_JSON]}
+
+
+@pytest.fixture(scope="session")
+def prepared(shared_dir, cache_dir) -> Callable[[str, Path], Path]:
+    """`prepared(name, target)` makes `target` a data directory holding the shipped
+    collection(s) `name` of SHIPPED. Each is indexed once per run, whatever the number of
+    workers, and copied: an ingest embeds for 15-25 s on 2 cores, a copy takes milliseconds.
+    For the tests whose subject is not the ingest itself."""
+
+    def prepare(name: str, target: Path) -> Path:
+        source = shared_dir / "prepared" / name
+        with FileLock(shared_dir / f"prepared-{name}.lock"):
+            if not source.exists():
+                building = source.with_name(f"{name}.building")
+                shutil.rmtree(building, ignore_errors=True)
+                settings = Settings(data_dir=building, cache_dir=cache_dir, _env_file=None)
+                chat = PaperChat(settings)
+                chat.ingest(SHIPPED[name])
+                chat.close()
+                building.rename(source)
+        # Who held the store and who wrote last belong to the run that built it.
+        shutil.copytree(source, target, ignore=shutil.ignore_patterns("owner.json", "write.json"))
+        return target
+
+    return prepare
 
 
 @pytest.fixture
@@ -85,14 +125,11 @@ def chat(make_settings) -> PaperChat:
 
 
 @pytest.fixture(scope="session")
-def default_chat(tmp_path_factory, cache_dir) -> PaperChat:
-    """The default 59-paper collection, ingested once; tests must not change it."""
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("default"), cache_dir=cache_dir, _env_file=None
-    )
-    chat = PaperChat(settings)
-    report = chat.ingest(DEFAULT_COLLECTION)
-    assert len(report.added) == 59
+def default_chat(tmp_path_factory, cache_dir, prepared) -> PaperChat:
+    """The default 59-paper collection, indexed once; tests must not change it."""
+    data_dir = prepared("default", tmp_path_factory.mktemp("default") / "data")
+    chat = PaperChat(Settings(data_dir=data_dir, cache_dir=cache_dir, _env_file=None))
+    assert chat.stats()["papers"] == 59
     return chat
 
 

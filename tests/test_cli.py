@@ -20,6 +20,8 @@ from fake_openai import Reply
 
 from rag.question import ENGLISH_ONLY
 
+pytestmark = pytest.mark.slow  # the `paperchat` command, each call a process of its own
+
 
 def test_ingest_search_stats_remove_reset(run, tmp_path):
     path = write_jsonl(
@@ -162,8 +164,8 @@ def test_clear_errors(run, args, message):
     assert "Traceback" not in result.stderr
 
 
-def test_ask_and_chat(run):
-    run("ingest", str(DEFAULT_COLLECTION))
+def test_ask_and_chat(run, prepared, tmp_path):
+    prepared("default", tmp_path / "data")
     asked = run("ask", "Which papers address reward overoptimization?", "--json")
     answer = json.loads(asked.stdout)
     assert answer["answerer"] == "extractive" and len(answer["citations"]) == 2
@@ -244,7 +246,11 @@ def test_serve_says_where_it_runs_without_gradios_share_hint(run, tmp_path, cach
         pytest.fail(f"no address within 120 s; the output was: {''.join(seen)}")
     finally:
         server.send_signal(signal.SIGINT)  # Ctrl+C
-        server.wait(timeout=30)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()  # no server outlives the test, whatever failed
+            raise
     with contextlib.suppress(queue.Empty):
         while True:
             seen.append(lines.get(timeout=2))
@@ -265,7 +271,7 @@ def test_serve_on_a_taken_port_is_one_line(run):
 
 
 def test_ui_auth_rules():
-    from rag.cli import ui_auth
+    from rag.cli.serve import ui_auth
 
     assert ui_auth("127.0.0.1", False, None) is None
     assert ui_auth("10.1.2.3", False, "ann:s3cret") == ("ann", "s3cret")

@@ -205,7 +205,8 @@ SMALL_SET = [
 ]
 
 
-def test_paperchat_eval_end_to_end(tmp_path, cache_dir):
+@pytest.mark.slow
+def test_paperchat_eval_end_to_end(tmp_path, cache_dir, prepared):
     questions = tmp_path / "six.jsonl"
     questions.write_text("".join(json.dumps(q) + "\n" for q in SMALL_SET))
     env = {
@@ -224,7 +225,7 @@ def test_paperchat_eval_end_to_end(tmp_path, cache_dir):
             timeout=600,
         )
 
-    assert paperchat("ingest", str(DEFAULT_COLLECTION)).returncode == 0
+    prepared("default", tmp_path / "data")
     out = tmp_path / "out"
     run = paperchat(
         "eval",
@@ -273,6 +274,7 @@ def test_paperchat_eval_end_to_end(tmp_path, cache_dir):
     assert missing.returncode == 2 and "No Such Paper" in missing.stderr
 
 
+@pytest.mark.slow
 def test_eval_on_a_scratch_collection_puts_sets_side_by_side_and_leaves_yours_alone(
     tmp_path, cache_dir
 ):

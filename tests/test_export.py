@@ -10,7 +10,6 @@ import unicodedata
 import bibtexparser
 import pytest
 from bibtexparser.middlewares import LatexDecodingMiddleware
-from conftest import HF_JSON
 
 from rag.answer import Answer, Citation
 from rag.export import answer_markdown, bibtex, bibtex_of_answers, conversation_markdown
@@ -274,8 +273,8 @@ def test_default_collection_answer(default_chat):
 
 
 @pytest.fixture
-def hf_answer(chat) -> Answer:
-    chat.ingest(HF_JSON)
+def hf_answer(chat, prepared) -> Answer:
+    prepared("hf", chat.settings.data_dir)
     return chat.ask("Which papers are about agents?")
 
 

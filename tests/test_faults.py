@@ -16,6 +16,8 @@ from pathlib import Path
 import pytest
 from conftest import DEFAULT_COLLECTION
 
+pytestmark = pytest.mark.slow  # real processes under a full disk and a read-only directory
+
 WRITE = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 
 
@@ -66,8 +68,8 @@ def read_only(path: Path) -> Iterator[tuple[str, ...]]:
             target.chmod(target.stat().st_mode | stat.S_IWUSR)
 
 
-def test_read_only_data_directory_is_a_clear_error(run, tmp_path):
-    assert run("ingest", str(DEFAULT_COLLECTION)).returncode == 0
+def test_read_only_data_directory_is_a_clear_error(run, tmp_path, prepared):
+    prepared("default", tmp_path / "data")
     with read_only(tmp_path / "data") as wrap:
         for args in (("search", "reward"), ("ingest", str(DEFAULT_COLLECTION)), ("stats",)):
             result = run(*args, wrap=wrap)

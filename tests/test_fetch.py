@@ -228,6 +228,7 @@ def test_ranges_and_waits():
     assert retry_after(response()) is None
 
 
+@pytest.mark.slow
 def test_fetch_cli_uses_the_token_without_showing_it_and_a_rerun_adds_nothing(run, hub):
     env = {
         "PAPERCHAT_HF_ENDPOINT": hub.url,
@@ -273,6 +274,7 @@ def test_fetch_cli_uses_the_token_without_showing_it_and_a_rerun_adds_nothing(ru
         assert bad.returncode == 2 and message in bad.stderr, (args, bad.stderr)
 
 
+@pytest.mark.slow
 def test_answers_about_fetched_papers_export_bibtex_and_markdown(run, hub, tmp_path):
     env = {"PAPERCHAT_HF_ENDPOINT": hub.url}
     assert run("fetch", "--date", DAY1, **env).returncode == 0

@@ -37,7 +37,7 @@ def imported_modules(tree: ast.Module, known: set[str]) -> set[str]:
 
 
 def import_graph() -> dict[str, set[str]]:
-    paths = [p for package in PACKAGES for p in (ROOT / package).glob("*.py")]
+    paths = [p for package in PACKAGES for p in (ROOT / package).rglob("*.py")]
     known = {module_name(p) for p in paths if p.name != "__init__.py"}
     return {
         module_name(p): imported_modules(ast.parse(p.read_text()), known) - {module_name(p)}
@@ -48,7 +48,7 @@ def import_graph() -> dict[str, set[str]]:
 
 def test_no_module_imports_itself_back():
     graph = import_graph()
-    assert "rag.answer" in graph and "rag.export" in graph["rag.answer"]
+    assert "rag.export" in graph["rag.answer"] and "rag.cli.common" in graph["rag.cli.ask"]
     try:
         list(TopologicalSorter(graph).static_order())
     except CycleError as exc:

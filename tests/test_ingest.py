@@ -175,6 +175,7 @@ def synthetic_records(count: int) -> list[dict]:
     ]
 
 
+@pytest.mark.slow
 def test_killed_ingest_of_2k_papers_is_completed_by_the_next_run(
     make_settings, tmp_path, cache_dir
 ):

@@ -20,6 +20,8 @@ from rag.cite import CITATION
 from rag.generate import NOTHING_SUPPORTED
 from rag.local_llm import EmbeddedServer, bundled_gguf, model_name
 
+pytestmark = pytest.mark.slow  # a real llama.cpp server with a real GGUF model
+
 GGUF = bundled_gguf()
 MODEL = "SmolLM2-135M-Instruct.Q4_1"
 QUESTION = "Which papers address reward overoptimization?"
@@ -43,7 +45,8 @@ def smol(default_chat):
     """The default collection answered by the embedded SmolLM2 (free-form lists)."""
     settings = default_chat.settings.model_copy()
     settings.llm = settings.llm.model_copy(
-        update={"gguf": GGUF, "threads": 2, "max_tokens": 160, "lists": "free"}
+        # A 2,048-token window: the same plumbing as 4,096, with half the prompt to read.
+        update={"gguf": GGUF, "threads": 2, "max_tokens": 160, "context": 2048, "lists": "free"}
     )
     chat = share_collection(PaperChat(settings), default_chat)
     yield chat
@@ -193,10 +196,16 @@ def test_close_stops_the_embedded_server(default_chat):
         httpx.get(f"{url}/health", timeout=2)
 
 
-def test_cli_ask_with_gguf_names_the_model(run):
-    ingested = run("ingest", str(Path(__file__).parents[1] / "data" / "daily_papers.txt"))
-    assert ingested.returncode == 0, ingested.stderr
-    result = run("ask", "--gguf", str(GGUF), FACT, PAPERCHAT_LLM_MAX_TOKENS="120")
+def test_cli_ask_with_gguf_names_the_model(run, prepared, tmp_path):
+    prepared("default", tmp_path / "data")
+    result = run(
+        "ask",
+        "--gguf",
+        str(GGUF),
+        FACT,
+        PAPERCHAT_LLM_MAX_TOKENS="120",
+        PAPERCHAT_LLM_CONTEXT="2048",
+    )
     assert result.returncode == 0, result.stderr
     assert f"answered by {MODEL}" in result.stdout or "offline extractive (in place" in (
         result.stdout

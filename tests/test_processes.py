@@ -22,6 +22,8 @@ from rag.load import Paper, load_file
 from rag.owner import held_elsewhere, read_record
 from rag.search import paper_of
 
+pytestmark = pytest.mark.slow  # real `paperchat serve`, ingest and fetch processes side by side
+
 QUESTION = "Which papers address reward overoptimization?"
 SEEN_WITHIN = 10.0  # seconds in which the server must see another process's write
 
@@ -105,8 +107,8 @@ def eventually(check, within: float = SEEN_WITHIN) -> None:
         time.sleep(0.5)
 
 
-def test_the_readme_flow_serve_while_another_process_adds_and_removes(env, served):
-    assert paperchat(env, "ingest", str(DEFAULT_COLLECTION)).returncode == 0
+def test_the_readme_flow_serve_while_another_process_adds_and_removes(env, served, prepared):
+    prepared("default", data_dir(env))
     server = served()
     first = json.loads(HF_JSON.read_text())["papers"][0]
     assert first["title"] not in server.cited(first["title"])
@@ -248,11 +250,11 @@ def test_three_writers_and_a_server_asked_every_half_second(env, served, tmp_pat
     check_exact(final_state(env), [p for group in papers.values() for p in group])
 
 
-def test_a_writer_killed_mid_batch_is_completed_by_the_next_run(env, served, tmp_path):
+def test_a_writer_killed_mid_batch_is_completed_by_the_next_run(env, served, tmp_path, prepared):
     """kill -9 of an ingest while it writes, the server answering throughout: the server
     keeps answering, and the same ingest run again leaves exact counts, no duplicates."""
     generated, copied = copies_of_both_collections(tmp_path / "copies.jsonl")
-    assert paperchat(env, "ingest", str(DEFAULT_COLLECTION)).returncode == 0
+    prepared("default", data_dir(env))
     server = served()
     port = read_record(data_dir(env) / "owner.json")["chroma_port"]
     collection = chromadb.HttpClient(host="127.0.0.1", port=port).get_collection("papers")
@@ -288,8 +290,8 @@ def test_a_second_server_refuses_in_one_line_and_a_killed_one_hands_over(env, se
     assert json.loads(stats.stdout)["chroma"] == str(data_dir(env) / "chroma")
 
 
-def test_a_process_waits_for_an_embedded_owner_and_says_so_once(env, tmp_path):
-    assert paperchat(env, "ingest", str(DEFAULT_COLLECTION)).returncode == 0
+def test_a_process_waits_for_an_embedded_owner_and_says_so_once(env, tmp_path, prepared):
+    prepared("default", data_dir(env))
     holder = subprocess.Popen(  # a notebook, say: it holds the store until close()
         [
             sys.executable,
@@ -352,10 +354,10 @@ def test_serve_fetch_daily_keeps_the_collection_current_without_cron(env, tmp_pa
     assert "Traceback" not in log
 
 
-def test_a_python_chat_follows_the_server_stopping_and_starting_again(env, served):
+def test_a_python_chat_follows_the_server_stopping_and_starting_again(env, served, prepared):
     """A notebook open all day: its PaperChat uses the server's store, then its own when the
     server stops, and the server's again after `close()` and a restart."""
-    assert paperchat(env, "ingest", str(DEFAULT_COLLECTION)).returncode == 0
+    prepared("default", data_dir(env))
     first = served()
     chat = final_state(env)
     assert len(chat.search("reward overoptimization", k=3)) == 3

@@ -15,6 +15,8 @@ from conftest import ROOT
 
 from rag.load import load_file
 
+pytestmark = pytest.mark.slow  # the README's and docs' examples, each in a process of its own
+
 README = ROOT / "README.md"
 DOCS = sorted((ROOT / "docs").glob("*.md"))
 PAGES = [README, *DOCS]

@@ -13,7 +13,7 @@ from rag.config import ChromaSettings
 from rag.search import Filters
 from rag.store import StoreUnavailable
 
-pytestmark = pytest.mark.server
+pytestmark = [pytest.mark.server, pytest.mark.slow]  # a real `chroma run` server
 
 
 @pytest.fixture

@@ -13,11 +13,14 @@ from pathlib import Path
 import pytest
 from conftest import DEFAULT_COLLECTION, HF_JSON, ROOT, free_port, write_jsonl
 from fake_openai import FakeOpenAI, Reply
+from playwright.sync_api import expect
 from test_search import OVEROPTIMIZATION
 
 from rag.api import PaperChat
 from rag.config import Settings
 from rag.load import Paper
+
+pytestmark = pytest.mark.slow  # a real browser against real Gradio servers
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
@@ -42,11 +45,9 @@ def start(chat: PaperChat):
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory, cache_dir):
-    chat = PaperChat(
-        Settings(data_dir=tmp_path_factory.mktemp("ui"), cache_dir=cache_dir, _env_file=None)
-    )
-    chat.ingest(DEFAULT_COLLECTION)
+def server(tmp_path_factory, cache_dir, prepared):
+    data_dir = prepared("default", tmp_path_factory.mktemp("ui") / "data")
+    chat = PaperChat(Settings(data_dir=data_dir, cache_dir=cache_dir, _env_file=None))
     uploads = os.environ.get("GRADIO_TEMP_DIR")
     os.environ["GRADIO_TEMP_DIR"] = str(tmp_path_factory.mktemp("gradio-uploads"))
     app, url = start(chat)
@@ -59,12 +60,10 @@ def server(tmp_path_factory, cache_dir):
 
 
 @pytest.fixture(scope="module")
-def both(tmp_path_factory, cache_dir):
+def both(tmp_path_factory, cache_dir, prepared):
     """Both shipped collections in one, as `make run` indexes them, and a server on it."""
-    chat = PaperChat(
-        Settings(data_dir=tmp_path_factory.mktemp("both"), cache_dir=cache_dir, _env_file=None)
-    )
-    chat.ingest([DEFAULT_COLLECTION, HF_JSON])
+    data_dir = prepared("both", tmp_path_factory.mktemp("both") / "data")
+    chat = PaperChat(Settings(data_dir=data_dir, cache_dir=cache_dir, _env_file=None))
     app, url = start(chat)
     yield chat, url
     app.close()
@@ -367,7 +366,9 @@ def test_an_upload_with_nothing_usable_reads_as_a_failure(
     assert "failed" in report.get_attribute("class")
     assert "added, 0 updated" not in report.inner_text()  # not worded as a success
     assert report.evaluate("e => getComputedStyle(e).borderLeftStyle") == "solid"
-    assert counts.inner_text() == before
+    # The counts are an output of the same event: once its progress timer is gone they must
+    # read as before.
+    expect(counts).to_have_text(before, timeout=10_000)
     assert "Traceback" not in page.content()
 
 
@@ -402,7 +403,7 @@ def test_gradio_client_calls_the_chat_endpoint(server):
     assert answer["answerer"] == "extractive" and not answer["abstained"]
 
 
-def test_llm_answer_streams_into_the_page(tmp_path, cache_dir, open_page, server):
+def test_llm_answer_streams_into_the_page(tmp_path, cache_dir, open_page, server, prepared):
     with FakeOpenAI() as fake:
         fake.default = Reply(
             text="Reward model ensembles help mitigate overoptimization [1]. The SFT loss acts"
@@ -411,7 +412,7 @@ def test_llm_answer_streams_into_the_page(tmp_path, cache_dir, open_page, server
             chunk_delay=0.1,
         )
         settings = Settings(
-            data_dir=tmp_path / "llm",
+            data_dir=prepared("default", tmp_path / "llm"),
             cache_dir=cache_dir,
             _env_file=None,
             openai_base_url=fake.url,
@@ -419,7 +420,6 @@ def test_llm_answer_streams_into_the_page(tmp_path, cache_dir, open_page, server
         )
         settings.llm = settings.llm.model_copy(update={"model": "fake-model", "lists": "free"})
         chat = PaperChat(settings)
-        chat.ingest(DEFAULT_COLLECTION)
         app, url = start(chat)
         try:
             page = open_page(url)
@@ -639,10 +639,12 @@ def test_downloads_are_removed_after_ten_minutes_by_folder(tmp_path):
     assert tmp_path.is_dir()
 
 
-def test_the_collection_tab_counts_papers_another_process_added(open_page, tmp_path, cache_dir):
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=cache_dir, _env_file=None)
+def test_the_collection_tab_counts_papers_another_process_added(
+    open_page, tmp_path, cache_dir, prepared
+):
+    data_dir = prepared("default", tmp_path / "data")
+    settings = Settings(data_dir=data_dir, cache_dir=cache_dir, _env_file=None)
     chat = PaperChat(settings)
-    chat.ingest(DEFAULT_COLLECTION)
     app, url = start(chat)
     try:
         page = open_page(url)
