@@ -23,8 +23,8 @@ sys.path.insert(0, str(ROOT))
 
 from bench import CACHE_DIR, scratch_chat  # noqa: E402
 from rag.api import PaperChat  # noqa: E402
-from rag.eval import percentile  # noqa: E402
 from rag.local_llm import bundled_gguf  # noqa: E402
+from rag.metrics import percentile  # noqa: E402
 
 QUESTIONS = [
     "Which papers address reward overoptimization?",

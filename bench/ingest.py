@@ -18,8 +18,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench import CACHE_DIR, peak_rss_mb, scratch_chat  # noqa: E402
-from rag.eval import percentile  # noqa: E402
 from rag.load import load_file  # noqa: E402
+from rag.metrics import percentile  # noqa: E402
 
 
 def queries_from(papers, count: int) -> list[str]:

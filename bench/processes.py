@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 from bench import CACHE_DIR  # noqa: E402
 from bench.ingest import queries_from  # noqa: E402
 from rag import PaperChat, Settings  # noqa: E402
-from rag.eval import percentile  # noqa: E402
 from rag.load import load_file  # noqa: E402
+from rag.metrics import percentile  # noqa: E402
 from rag.owner import free_port  # noqa: E402
 
 FILES = [ROOT / "data" / "daily_papers.txt", ROOT / "data" / "hf_daily_papers_2026-10-03.json"]

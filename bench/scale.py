@@ -27,8 +27,8 @@ from bench import CACHE_DIR, peak_rss_mb  # noqa: E402
 from bench.answer import QUESTIONS  # noqa: E402
 from bench.corpus import generated_paper, generated_papers, write_collection  # noqa: E402
 from rag import PaperChat, Settings  # noqa: E402
-from rag.eval import percentile  # noqa: E402
 from rag.load import Paper, make_paper  # noqa: E402
+from rag.metrics import percentile  # noqa: E402
 from rag.search import Filters  # noqa: E402
 
 MODEL_SAMPLE = 1024  # chunks the model embeds alone, to compare ingest with

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from bench import CACHE_DIR  # noqa: E402
 from bench.answer import QUESTIONS  # noqa: E402
 from rag import PaperChat, Settings  # noqa: E402
-from rag.eval import percentile  # noqa: E402
+from rag.metrics import percentile  # noqa: E402
 
 
 def free_port() -> int:

@@ -40,7 +40,6 @@ from rag.search import (
     Hit,
     HybridSearch,
     Mode,
-    PaperRetriever,
     content_hash_of,
     paper_of,
 )
@@ -51,6 +50,7 @@ if TYPE_CHECKING:  # the chain and the LLM client (openai) load on the first que
     from rag.chain import AnswerChain
     from rag.embed import VectorEmbeddings
     from rag.llm import LLMAnswerer
+    from rag.retriever import PaperRetriever
 
 log = logging.getLogger(__name__)
 
@@ -379,6 +379,8 @@ class PaperChat:
         self, k: int | None = None, filters: Filters | None = None, mode: Mode = "hybrid"
     ) -> PaperRetriever:
         """A LangChain retriever over this collection."""
+        from rag.retriever import PaperRetriever
+
         self.sync_keyword_index()
         return PaperRetriever(
             searcher=self.searcher, k=k or self.settings.search.k, filters=filters, mode=mode

@@ -8,10 +8,6 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Literal, get_args
 
 import numpy as np
-from langchain_core.callbacks import CallbackManagerForRetrieverRun
-from langchain_core.documents import Document
-from langchain_core.retrievers import BaseRetriever
-from pydantic import ConfigDict
 
 from rag.config import SearchSettings
 from rag.keyword import KeywordIndex
@@ -302,20 +298,3 @@ class HybridSearch:
             paper_fused[paper_id] += self.settings.sentence_weight / (self.settings.rrf_k + rank)
             paper_ranks[paper_id][2] = rank
         return {p: round(v, 4) for p, v in best.items()}
-
-
-class PaperRetriever(BaseRetriever):
-    """LangChain retriever over `HybridSearch`: one Document per paper, best first."""
-
-    model_config = ConfigDict(arbitrary_types_allowed=True)
-
-    searcher: HybridSearch
-    k: int = 5
-    filters: Filters | None = None
-    mode: Mode = "hybrid"
-
-    def _get_relevant_documents(
-        self, query: str, *, run_manager: CallbackManagerForRetrieverRun
-    ) -> list[Document]:
-        hits = self.searcher.search(query, self.k, self.filters, self.mode)
-        return [Document(page_content=h.text, metadata=h.to_dict(), id=h.paper_id) for h in hits]

@@ -14,24 +14,20 @@ from conftest import DEFAULT_COLLECTION, HF_JSON, ROOT
 from fake_openai import FakeOpenAI, Reply
 
 from rag.answer import Answer, Citation, Claim
-from rag.eval import (
-    TYPES,
-    EvalError,
+from rag.eval import TYPES, EvalError, evaluate, load_questions, normalize
+from rag.load import load_file
+from rag.metrics import (
     citation_precision,
     citation_recall,
     claim_shares,
-    evaluate,
     faithfulness,
     hit_at_k,
     invalid_citations,
     keyword_hit,
-    load_questions,
     ndcg_at_k,
-    normalize,
     recall_at_k,
     reciprocal_rank,
 )
-from rag.load import load_file
 from rag.search import Hit
 
 GOLD = {"a", "b"}

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from rag.load import Paper
-from rag.search import Filters, PaperRetriever
+from rag.retriever import PaperRetriever
+from rag.search import Filters
 
 OVEROPTIMIZATION = {
     "Reward Model Ensembles Help Mitigate Overoptimization",

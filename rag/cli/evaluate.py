@@ -79,7 +79,8 @@ def eval_command(
 ) -> None:
     """Score question sets, side by side; exits 1 when a gate is not met (gates apply to the
     last retriever in --compare, on every set)."""
-    from rag.eval import evaluate, faithfulness, load_questions, scratch_collection
+    from rag.eval import evaluate, load_questions, scratch_collection
+    from rag.metrics import faithfulness
     from rag.report import write_outputs
 
     if answerer not in ("extractive", "llm"):
