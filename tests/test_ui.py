@@ -304,6 +304,16 @@ def test_upload_then_ask_about_the_new_paper(server, open_page, tmp_path):
     assert not list(Path(tempfile.gettempdir()).glob("paperchat-upload-*"))
 
 
+COUNTS_ALONE = re.compile(r"^\s*\d+ papers, \d+ chunks, from \d+ file\(s\)\. Showing \d+\.\s*$")
+
+
+def settled_counts(counts) -> str:
+    """The Collection counts once no event that refreshes them is pending (a queue position
+    or a progress timer, "0.2s", shows in their place meanwhile)."""
+    expect(counts).to_have_text(COUNTS_ALONE, timeout=30_000)
+    return counts.inner_text()
+
+
 def test_oversized_upload_is_refused(server, open_page, tmp_path):
     path = tmp_path / "huge.jsonl"
     record = json.dumps({"title": "Padding", "abstract": "x " * 500}) + "\n"
@@ -312,7 +322,7 @@ def test_oversized_upload_is_refused(server, open_page, tmp_path):
     page.get_by_role("tab", name="Collection").click()
     counts = page.locator("#collection-counts")
     counts.get_by_text(re.compile(r"\d+ papers")).wait_for()
-    before = counts.inner_text()
+    before = settled_counts(counts)
     page.locator("#upload input[type=file]").set_input_files(str(path))
     refusal = page.get_by_text(re.compile("exceed|too large|maximum", re.I)).first
     refusal.wait_for(timeout=30_000)
@@ -320,7 +330,7 @@ def test_oversized_upload_is_refused(server, open_page, tmp_path):
     page.screenshot(path=str(ARTIFACTS / "ui-oversized-upload.png"))
     page.locator("#add").click()
     page.locator("#ingest-report").get_by_text("Choose a file first").wait_for()
-    assert counts.inner_text() == before
+    assert settled_counts(counts) == before
     assert not list(Path(os.environ["GRADIO_TEMP_DIR"]).rglob("huge*"))
 
 
@@ -357,7 +367,7 @@ def test_an_upload_with_nothing_usable_reads_as_a_failure(
     page.get_by_role("tab", name="Collection").click()
     counts = page.locator("#collection-counts")
     counts.get_by_text(re.compile(r"\d+ papers")).wait_for()
-    before = counts.inner_text()
+    before = settled_counts(counts)
     page.locator("#upload input[type=file]").set_input_files(str(path))
     page.locator("#add").click()
     report = page.locator("#ingest-report")
@@ -366,9 +376,7 @@ def test_an_upload_with_nothing_usable_reads_as_a_failure(
     assert "failed" in report.get_attribute("class")
     assert "added, 0 updated" not in report.inner_text()  # not worded as a success
     assert report.evaluate("e => getComputedStyle(e).borderLeftStyle") == "solid"
-    # The counts are an output of the same event: once its progress timer is gone they must
-    # read as before.
-    expect(counts).to_have_text(before, timeout=10_000)
+    assert settled_counts(counts) == before
     assert "Traceback" not in page.content()
 
 
