@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -66,14 +67,20 @@ def search(
         run(query)
         return
     console.print("Search the collection. An empty line or Ctrl-D quits.")
+    for text in typed_lines("[bold cyan]search>[/] "):
+        run(text)
+
+
+def typed_lines(prompt: str) -> Iterator[str]:
+    """The lines typed at `prompt`, until an empty one, Ctrl-D or Ctrl-C."""
     while True:
         try:
-            text = console.input("[bold cyan]search>[/] ").strip()
+            line = console.input(prompt).strip()
         except (EOFError, KeyboardInterrupt):
-            break
-        if not text:
-            break
-        run(text)
+            return
+        if not line:
+            return
+        yield line
 
 
 def print_hits(hits: list[Hit]) -> None:
@@ -140,13 +147,7 @@ def chat_command(answerer: AnswererOption = None, gguf: GgufOption = None) -> No
     console.print(f"Ask about the papers. {CHAT_COMMANDS}", highlight=False)
     history: list[dict] = []
     answers: list[Answer] = []
-    while True:
-        try:
-            question = console.input("[bold cyan]you>[/] ").strip()
-        except (EOFError, KeyboardInterrupt):
-            break
-        if not question:
-            break
+    for question in typed_lines("[bold cyan]you>[/] "):
         command, _, argument = question.partition(" ")
         if command in ("/quit", "/exit"):
             break
