@@ -5,12 +5,9 @@ from __future__ import annotations
 import signal
 import time
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import Annotated, NoReturn
 
 import typer
-
-if TYPE_CHECKING:
-    pass
 
 from rag.cli.common import (
     GgufOption,
