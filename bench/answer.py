@@ -99,7 +99,8 @@ def main() -> None:
             for question in QUESTIONS:
                 answer = chat.ask(question, answerer="extractive")
                 timings = {**answer.timings}
-                timings["after retrieval"] = timings["generate"] + timings.get("verify", 0.0)
+                after = ("decide", "generate", "verify")
+                timings["after retrieval"] = sum(timings.get(stage, 0.0) for stage in after)
                 timings["total"] = sum(answer.timings.values())
                 for stage, seconds in timings.items():
                     stages.setdefault(stage, []).append(seconds * 1000)

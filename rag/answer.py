@@ -15,6 +15,15 @@ if TYPE_CHECKING:
 
 EXTRACTIVE = "extractive"  # the offline answerer's name, where a model's name stands otherwise
 Status = Literal["cited", "added", "moved", "unsupported", "repeated"]
+# What an answer does: answers from the papers; says no paper states it directly and offers
+# the closest one; says the named paper's abstract does not state it; or finds nothing.
+Outcome = Literal["answered", "closest", "not_stated", "refused"]
+# How the UI and the CLI mark an answer that is not a direct one.
+OUTCOME_LABELS: dict[str, str] = {
+    "closest": "closest match: no paper says this directly",
+    "not_stated": "not stated in the abstract",
+    "refused": "no paper on this in the collection",
+}
 
 
 @dataclass
@@ -54,7 +63,7 @@ class Answer:
     question: str
     text: str
     citations: list[Citation]
-    abstained: bool
+    abstained: bool  # refused, or the named paper does not state it: no answer was given
     answerer: str  # EXTRACTIVE or the LLM's model name
     timings: dict[str, float]
     standalone_question: str = ""
@@ -62,6 +71,7 @@ class Answer:
     fell_back: bool = False  # the LLM failed, or wrote nothing supported: extractive stood in
     sources: list[Hit] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)  # an LLM answer's sentences, checked
+    outcome: Outcome = "answered"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

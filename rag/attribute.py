@@ -21,7 +21,7 @@ import numpy as np
 from rag.answer import Citation, Claim, Status
 from rag.cite import CITATION, CitationFilter
 from rag.context import Source
-from rag.extractive import as_quoted, quotes
+from rag.extractive import as_quoted
 from rag.keyword import tokenize
 from rag.relevance import QUANTITY, key_terms, term_coverage
 from rag.split import split_sentences
@@ -260,8 +260,11 @@ def cited_papers(
         if not quote:  # the answer paraphrases: find the sentence closest to its claim
             claim = " ".join(c for c in claims if f"[{display}]" in c)
             claim = CITATION.sub("", claim).replace("*", "").strip()
-            ranked = quotes(claim, embed(claim) if claim else vector, [source])
-            quote = ranked[0].sentence.text if ranked else source.hit.text
+            claim_vector = embed(claim) if claim else vector
+            nearest = max(
+                source.sentences, key=lambda s: float(s.vector @ claim_vector), default=None
+            )
+            quote = nearest.text if nearest else source.hit.text
         hit = source.hit
         relevance = round(chances.get(source_number, 0.0), 3)
         result.append(

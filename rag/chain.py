@@ -21,7 +21,6 @@ from rag.answer import Answer
 from rag.condense import Condensed, condense, leaning
 from rag.config import Settings
 from rag.decide import Decider, Decision
-from rag.extractive import question_kind
 from rag.generate import Generator
 from rag.keyword import KeywordIndex
 from rag.llm import LLMAnswerer
@@ -101,7 +100,7 @@ class AnswerChain:
         return [paper.title for paper in self.keyword.papers()]
 
     def condense(self, asked: Question) -> Condensed:
-        return condense(asked, self.titles, self.llm)
+        return condense(asked, self.titles, self.keyword.paper_frequency, self.llm)
 
     def retrieve(self, asked: Condensed) -> Retrieved:
         return retrieve(asked, self.searcher, self.store, self.embed, self.settings.search.pool)
@@ -111,12 +110,12 @@ class AnswerChain:
         were used?") is tried once more with the previous turn's subject; the retry stands
         when it finds what the question alone did not."""
         question = decided.question
-        if decided.relevant or not decided.history or decided.standalone != question:
+        if decided.outcome != "refused" or not decided.history or decided.standalone != question:
             return decided
-        if question_kind(question) == "list" or len(key_terms(question)) > ELLIPTICAL_TERMS:
+        if decided.intent == "list" or len(key_terms(question)) > ELLIPTICAL_TERMS:
             return decided  # a question of its own: "Which papers study lidar perception?"
         retried = self.decide(self.retrieve(leaning(decided, self.titles())))
-        return retried if retried.relevant else decided
+        return retried if retried.outcome != "refused" else decided
 
     def _generate(self, decisions: Iterator[Decision]) -> Iterator[str | Answer]:
         for decided in decisions:

@@ -66,15 +66,15 @@ class ChunkSettings(BaseModel):
 
 
 class SearchSettings(BaseModel):
-    """Hybrid search: dense and BM25 candidates, fused by reciprocal rank."""
+    """Hybrid search: dense and BM25 candidates, fused by reciprocal rank, the leading ones
+    ranked by the learned fusion model."""
 
     k: int = Field(5, ge=1, le=100)
     candidates: int = Field(50, ge=5, le=1000, description="chunks fetched per retriever")
     rrf_k: int = Field(60, ge=1)
     dense_weight: float = Field(1.0, ge=0)
     keyword_weight: float = Field(1.0, ge=0)
-    sentence_weight: float = Field(1.0, ge=0, description="best-sentence ranking; 0 turns it off")
-    pool: int = Field(20, ge=1, le=200, description="leading papers ranked by their sentences")
+    pool: int = Field(20, ge=1, le=200, description="leading papers the fusion model ranks")
 
 
 class LLMSettings(BaseModel):
@@ -133,34 +133,10 @@ class FetchSettings(BaseModel):
 
 
 class AnswerSettings(BaseModel):
-    """Grounded answers: how many papers, when to abstain, how much context."""
+    """Grounded answers: how many papers, how much context. When to answer, offer the
+    closest paper or refuse is learned (rag/models/), not set."""
 
     sources: int = Field(6, ge=1, le=20, description="papers retrieved for an answer")
-    # Chosen on the dev questions of both collections by eval/tune_answer.py.
-    min_relevance: float = Field(
-        0.5, ge=0, le=1, description="a paper is used when it addresses the question this surely"
-    )
-    list_ratio: float = Field(
-        0.7, ge=0, le=1, description="a list's later papers reach this share of its first's"
-    )
-    min_domain: float = Field(
-        0.2, ge=-10, le=10, description="abstain when a question is this far off the collection"
-    )
-    llm_min_relevance: float = Field(
-        0.3, ge=0, le=1, description="the same, before an LLM reads the papers"
-    )
-    stated_similarity: float = Field(
-        0.6, ge=-1, le=1, description="a sentence this close to the question states it"
-    )
-    min_stated: float = Field(
-        0.1, ge=0, le=1, description="share of the asked terms one sentence must hold"
-    )
-    min_stated_similarity: float = Field(
-        0.45, ge=-1, le=1, description="or the cosine one sentence must reach, else not stated"
-    )
-    min_number_share: float = Field(
-        0.1, ge=0, le=1, description="how much of a number question one numeric sentence holds"
-    )
     context_tokens: int = Field(3000, ge=200, le=100_000)
     max_question_chars: int = Field(2000, ge=50, le=100_000)
 

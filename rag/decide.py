@@ -1,42 +1,63 @@
-"""Stage 3, decide: which papers address the question, which of them the answer uses, who
-writes it, and which named papers do not state what is asked."""
+"""Stage 3, decide: which papers address the question, whether the answer answers, offers the
+closest paper or refuses, who writes it, and which named papers do not state what is asked.
+
+Three learned models (rag/models/, trained by eval/train_models.py) decide: the relevance
+model gives each candidate's chance of addressing the question (rag/relevance.py); the
+outcome model, from those chances and the question's own evidence, whether the collection
+answers it, holds only a close neighbour (a near miss, a question in other words), or holds
+nothing on it; the stated model whether a named paper's abstract states what is asked.
+"""
 
 from __future__ import annotations
 
 import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
 
+from rag import learned
+from rag.answer import Outcome
 from rag.condense import REFERS_BACK
-from rag.config import AnswerSettings, Settings
+from rag.config import Settings
 from rag.context import Source
-from rag.extractive import ASKS_FINDING, ASKS_PROPOSAL, COUNT_QUESTION, named_papers, question_kind
+from rag.extractive import Quote, Scoring, named_papers, quotes
+from rag.intent import Intent, intent_features
 from rag.keyword import KeywordIndex, tokenize
 from rag.question import carried
-from rag.relevance import Relevance, assess, found, key_terms, statement_support
+from rag.relevance import (
+    Relevance,
+    asked_terms,
+    assess,
+    found,
+    key_terms,
+    rarity_weights,
+    statement_support,
+    unnamed,
+)
 from rag.retrieve import Retrieved
 from rag.store import VectorStore
 
 Writer = Literal["extractive", "llm", "per_paper"]
 CENTROID_SAMPLE = 2000  # chunks averaged for the collection's centroid
-# "Which <kind of thing> did/was ...": the kind of thing a question asks for.
+# "Which <kind of thing> did/was ...", "how many <things>": the kind of thing asked for.
 ASKED_TYPE = re.compile(
-    r"^\s*(?:which|what)\s+((?:[\w-]+\s+){0,3}?[\w-]+)\s+(?:did|does|do|was|were|is|are|has"
-    r"|have|powers?|drives?|runs?)\b",
+    r"\b(?:which|what)\s+(?:kind of |type of |sort of )?((?:[\w-]+\s+){0,3}?[\w-]+)\s+"
+    r"(?:did|does|do|was|were|is|are|has|have|powers?|drives?|runs?)\b"
+    r"|\bhow many\s+((?:[\w-]+\s+){0,2}?[\w-]+)\b",
     re.IGNORECASE,
 )
-# "Which paper ...?" (singular) expects one paper.
-SINGULAR_LIST = re.compile(
-    r"^\s*(?:which|what|is there an?y?)\s+(?:paper|work|study|article)\b", re.I
-)
-# A paper this likely to address the question overrides the field test, and joins a
-# singular list (on dev, no near miss's best paper reaches 0.6).
-SURE = 0.8
 CHECKED_PAPERS = 8  # the papers a model is asked about, one by one, for a list
+LIKELY = 0.5  # a paper more likely than not to address the question is used
+# A model reads the papers at least this likely, and the best few whatever their chance:
+# it tells better than the relevance model whether they answer (or says NO_ANSWER).
+LLM_READS = 3
+# What a question asks of a named paper that its abstract may not state; what it proposes,
+# what it is about, or how it compares is what an abstract is for.
+MAY_BE_UNSTATED = ("mechanism", "result", "quantity", "detail")
 
 
 @dataclass(kw_only=True)
@@ -45,45 +66,89 @@ class Decision(Retrieved):
 
     named: list[Source]  # the papers the question names, or the follow-up refers to
     relevance: list[Relevance]  # each candidate's chance of addressing the question
+    outcome: Outcome  # answered, closest or refused (not_stated is the answer's to find)
     extractive: list[Source]  # the papers an offline answer uses, in the order it leads
-    relevant: list[Source]  # the papers the writer uses (none: the answer abstains)
+    relevant: list[Source]  # the papers the writer uses (none: the answer refuses)
     unstated: list[Source]  # named papers whose abstract does not state what is asked
     writer: Writer  # the offline answerer, the LLM, or code from the LLM's verdicts
-    question_vector: np.ndarray  # the embedding of the question's own words
+    scoring: Scoring  # what the answer's sentences are scored against
     shown: list[Source]  # the sources shown: the top k, and every relevant one
 
 
-def not_stated(
+def outcome_features(
+    relevance: list[Relevance], named: list[Source], intent: Intent
+) -> dict[str, float]:
+    """The outcome model's evidence: how likely the best papers are, how close the best
+    sentence comes, what the likeliest paper lacks of the question, what no paper holds, how
+    far the question is from the field, and what it asks for."""
+    ranked = sorted(relevance, key=lambda r: -r.probability)
+    best = ranked[0].features if ranked else {}
+    return {
+        "top": ranked[0].probability if ranked else 0.0,
+        "second": ranked[1].probability if len(ranked) > 1 else 0.0,
+        "sentence": max((r.features["sentence"] for r in relevance), default=0.0),
+        "coverage": best.get("coverage", 0.0),
+        "lacking_rarest": best.get("lacking_rarest", 0.0),
+        "near_miss": best.get("near_miss", 0.0),
+        "unknown": best.get("unknown", 1.0),
+        "domain": best.get("domain", 0.0),
+        "named": float(bool(named)),
+        **intent_features(intent),
+    }
+
+
+def about(
+    named: list[Source], extractive: list[Source], outcome: Outcome, listing: bool
+) -> list[Source]:
+    """The papers an answer is about, whose abstracts may not state what is asked: the named
+    ones, or the one an answer from a single paper rests on."""
+    if named or listing or outcome != "answered":
+        return named
+    return extractive[:1]
+
+
+def outcome_of(relevance: list[Relevance], named: list[Source], intent: Intent) -> Outcome:
+    """What the answer does, the outcome model's likeliest of answered, closest and refused.
+    A question that names a paper is never refused: at worst the named paper is the closest
+    ("Does RPO work for text-to-image models?" of a paper on language models)."""
+    outcome = learned.model("outcome")
+    chances = outcome.probabilities([outcome_features(relevance, named, intent)])[0]
+    decided = outcome.classes[int(np.argmax(chances))]
+    return "closest" if named and decided == "refused" else decided  # type: ignore[return-value]
+
+
+def stated_features(
     question: str,
+    intent: Intent,
     vector: np.ndarray,
     source: Source,
+    ranked: list[Quote],
     paper_frequency: Callable[[str], int],
     papers: int,
-    settings: AnswerSettings,
-    follow_up: bool = False,
-) -> bool:
-    """Whether a named paper's abstract does not state what the question asks. A sentence
-    close in meaning (`stated_similarity`) states it. Otherwise it is not stated when the
-    question asks "which X ..." and the abstract never mentions an X; when it asks how many
-    or how much and no sentence with a number holds an asked term; or, for a question that
-    is not a follow-up (whose own words say little), when no sentence holds enough of the
-    asked terms nor comes near in meaning."""
-    if ASKS_PROPOSAL.search(question) or ASKS_FINDING.search(question):
-        return False  # what a paper proposes or finds is what its abstract is for
+    follow_up: bool,
+) -> dict[str, float]:
+    """The stated model's evidence that a named paper's abstract does not state what the
+    question asks: how likely its best sentence is to answer, how close it comes in meaning,
+    the largest share of the asked terms one sentence holds (one with a number, for a
+    quantity), whether the abstract names the kind of thing asked for ("which GPU ..."), and
+    what the question asks."""
     support = statement_support(question, vector, source, paper_frequency, papers)
-    if support.similarity >= settings.stated_similarity:
-        return False
     asked_type = ASKED_TYPE.search(question)  # "which GPU cluster was ...": a cluster
-    head = key_terms(asked_type.group(1))[-1:] if asked_type else []
-    if head and not found(head[0], set(tokenize([f"{source.hit.title} {source.abstract}"])[0])):
-        return True
-    if COUNT_QUESTION.search(question) and support.number_share < settings.min_number_share:
-        return True
-    return (
-        not follow_up
-        and support.share < settings.min_stated
-        and support.similarity < settings.min_stated_similarity
-    )
+    kind = (asked_type.group(1) or asked_type.group(2)) if asked_type else ""
+    head = key_terms(kind)[-1:]
+    words = set(tokenize([f"{source.hit.title} {source.abstract}"])[0])
+    return {
+        "best": max((q.chance for q in ranked if q.source is source), default=0.0),
+        "similarity": support.similarity,
+        "share": support.share,
+        "number_share": support.number_share,
+        "quantity_number_share": support.number_share * (intent == "quantity"),
+        "abstract_share": support.abstract_share,
+        "missing_rarest": support.missing_rarest,
+        "head_missing": float(bool(head) and not found(head[0], words)),
+        "follow_up": float(follow_up),
+        **intent_features(intent),
+    }
 
 
 class Decider:
@@ -131,85 +196,143 @@ class Decider:
             return self.settings.llm.lists
         return "llm"
 
-    def __call__(self, asked: Retrieved) -> Decision:
-        """Which papers address the question. Named papers always do."""
+    def named(self, asked: Retrieved) -> list[Source]:
+        """The papers the question names, or those a follow-up refers to unless it names its
+        own and does not point back ("What is MEND?" after a question on another paper)."""
         candidates = asked.candidates
-        frequency = self.keyword.paper_frequency
-        named = named_papers(asked.question, candidates, frequency)
-        # The papers a follow-up refers to, unless it names its own and does not point back:
-        # "What is MEND?" after a question on another paper is about MEND alone.
+        listing = asked.intent == "list"
+        named = named_papers(asked.question, candidates, self.keyword.paper_frequency, listing)
         if not named or REFERS_BACK.search(asked.question):
             referred = [s for t in asked.referred for s in candidates if s.hit.title == t]
             named = referred + [s for s in named if s not in referred]
         if asked.rewritten:  # an LLM's rewrite names the papers it is about
-            rewrite = named_papers(asked.standalone, candidates, frequency)
+            rewrite = named_papers(
+                asked.standalone, candidates, self.keyword.paper_frequency, listing
+            )
             named += [s for s in rewrite if s not in named]
-        papers = self.keyword.paper_count
-        relevance = assess(
-            asked.query, asked.vector, candidates, frequency, papers, self.centroid()
+        return named
+
+    def relevance(self, asked: Retrieved, named: list[Source]) -> list[Relevance]:
+        """Each candidate's chance of addressing the question."""
+        frequency, papers = self.keyword.paper_frequency, self.keyword.paper_count
+        return assess(
+            asked.query, asked.vector, asked.candidates, named, frequency, papers, self.centroid()
         )
-        settings = self.settings.answer
-        listing = question_kind(asked.question) == "list"
-        singular = bool(SINGULAR_LIST.match(asked.question))
-        extractive = self.choose(
-            relevance, named, settings.min_relevance, asked.k, listing, singular
-        )
+
+    def __call__(self, asked: Retrieved) -> Decision:
+        """Which papers address the question, and what the answer does. Named papers always
+        address it."""
+        started = time.perf_counter()
+        named = self.named(asked)
+        relevance = self.relevance(asked, named)
+        outcome = outcome_of(relevance, named, asked.intent)
+        listing = asked.intent == "list"
+        extractive = self.choose(relevance, named, outcome, listing, asked.k)
         writer = self.writer(asked, listing)
         relevant = extractive
-        # With an LLM, only clearly irrelevant papers are dropped: the model reads the rest
-        # and answers NO_ANSWER when they do not answer the question, or says which do.
         if writer != "extractive":
-            most = CHECKED_PAPERS if writer == "per_paper" else asked.k
-            relevant = self.choose(relevance, named, settings.llm_min_relevance, most, False)
-        top = candidates[: asked.k]
+            relevant = self.for_model(relevance, named, outcome, writer, asked.k)
+        top = asked.candidates[: asked.k]
         shown = top + [s for s in relevant if s not in top]
-        question_vector = asked.vector
-        follow_up = asked.standalone != asked.question
-        if follow_up:
-            question_vector = self.embed(asked.question)
+        scoring = self.scoring(asked, named)
+        stated = learned.model("stated")
         unstated = [
-            s
-            for s in named
-            if not_stated(
-                asked.question, question_vector, s, frequency, papers, settings, follow_up
+            source
+            for source, features in self.stated_evidence(
+                asked, about(named, extractive, outcome, listing), scoring
             )
+            if stated.probability(features) >= LIKELY
         ]
+        asked.timings["decide"] = time.perf_counter() - started
         return Decision(
             **carried(asked, Retrieved),
             named=named,
             relevance=relevance,
+            outcome=outcome,
             extractive=extractive,
             relevant=relevant,
             unstated=unstated,
             writer=writer,
-            question_vector=question_vector,
+            scoring=scoring,
             shown=shown,
         )
 
+    def scoring(self, asked: Retrieved, named: list[Source]) -> Scoring:
+        """What the answer's sentences are scored against: the embedding of the question's
+        own words (a follow-up's referents were found through the condensed question), that
+        of its words without the named papers' names (which say nothing about which of their
+        sentences answers), and its asked terms by rarity."""
+        follow_up = asked.standalone != asked.question
+        vector = self.embed(asked.question) if follow_up else asked.vector
+        asking = unnamed(asked.question, named)
+        asked_vector = self.embed(asking) if asking != asked.question else vector
+        query = asked.question if follow_up else asked.query
+        terms = asked_terms(query, named) or key_terms(query) or tokenize([query])[0]
+        weights = rarity_weights(terms, self.keyword.paper_frequency, self.keyword.paper_count)
+        return Scoring(vector, asked_vector, weights)
+
+    def stated_evidence(
+        self, asked: Retrieved, papers: list[Source], scoring: Scoring
+    ) -> list[tuple[Source, dict[str, float]]]:
+        """The stated model's evidence for each of `papers`, when the question asks what an
+        abstract may not state (how it works, a result, a number, a detail)."""
+        if not papers or asked.intent not in MAY_BE_UNSTATED:
+            return []
+        ranked = quotes(asked.question, asked.intent, scoring, papers)
+        follow_up = asked.standalone != asked.question
+        frequency, count = self.keyword.paper_frequency, self.keyword.paper_count
+        return [
+            (
+                source,
+                stated_features(
+                    asked.question,
+                    asked.intent,
+                    scoring.vector,
+                    source,
+                    ranked,
+                    frequency,
+                    count,
+                    follow_up,
+                ),
+            )
+            for source in papers
+        ]
+
+    @staticmethod
     def choose(
-        self,
-        relevance: list[Relevance],
-        named: list[Source],
-        threshold: float,
-        k: int,
-        listing: bool,
-        singular: bool = False,
+        relevance: list[Relevance], named: list[Source], outcome: Outcome, listing: bool, k: int
     ) -> list[Source]:
-        """The papers an answer uses, in the order it should lead with them: the named ones,
-        then those likely enough to address the question (all of them for a list, else at
-        most `k`). A question about another field than the collection's gets only the named,
-        unless a paper addresses it surely all the same."""
-        best = max((r.probability for r in relevance), default=0.0)
-        if relevance and relevance[0].domain < self.settings.answer.min_domain and best < SURE:
-            return named
-        likely = sorted(
-            (r for r in relevance if r.source not in named and r.probability >= threshold),
-            key=lambda r: -r.probability,
+        """The papers an offline answer uses, in the order it leads with them: the named ones,
+        then those likely to address the question (all of them for a list, else at most `k`,
+        and the likeliest even when none is likely); for the closest match, the likeliest
+        alone; none for a refusal."""
+        ranked = sorted(
+            (r for r in relevance if r.source not in named), key=lambda r: -r.probability
         )
-        if listing and likely:  # the papers after a list's first must come near it
-            floor = max(threshold, likely[0].probability * self.settings.answer.list_ratio)
-            if singular:  # "Which paper ...?" expects one: others only when sure
-                floor = max(floor, SURE)
-            likely = likely[:1] + [r for r in likely[1:] if r.probability >= floor]
-        chosen = named + [r.source for r in likely]
-        return chosen if listing or named else chosen[:k]
+        likely = [r.source for r in ranked if r.probability >= LIKELY]
+        if outcome == "closest":
+            return (named or [r.source for r in ranked])[:1]
+        if named:
+            return named + (likely if listing else [])
+        if outcome == "refused" or not ranked:
+            return []
+        chosen = likely or [ranked[0].source]
+        return chosen if listing else chosen[:k]
+
+    @staticmethod
+    def for_model(
+        relevance: list[Relevance], named: list[Source], outcome: Outcome, writer: Writer, k: int
+    ) -> list[Source]:
+        """The papers a language model reads: the named ones, then the likeliest, at least
+        `LLM_READS` of them unless the collection holds nothing on the question, so that a
+        question in other words than the papers' reaches the model with its best papers."""
+        if outcome == "refused" and not named:
+            return []
+        most = CHECKED_PAPERS if writer == "per_paper" else k
+        ranked = sorted(
+            (r for r in relevance if r.source not in named), key=lambda r: -r.probability
+        )
+        likely = [
+            r.source for i, r in enumerate(ranked) if i < LLM_READS or r.probability >= LIKELY
+        ]
+        return (named + likely)[: max(most, len(named))]

@@ -41,6 +41,9 @@ from rag.search import Mode
 CONFIGS: dict[str, Mode] = {"dense": "dense", "bm25": "keyword", "hybrid": "hybrid"}
 TYPES = (
     "topic",
+    "what_is",
+    "how",
+    "result",
     "fact",
     "quantity",
     "summary",
@@ -48,7 +51,9 @@ TYPES = (
     "paraphrase",
     "two_paper",
     "multi",
+    "casual",
     "followup",
+    "new_in_conversation",
     "unstated",
     "near_miss",
     "unanswerable",
@@ -56,6 +61,8 @@ TYPES = (
 # The right answer to these is an abstention: the collection has no paper on the topic
 # (unanswerable, near_miss), or the named paper's abstract does not state the fact (unstated).
 ABSTAIN_TYPES = ("unanswerable", "near_miss", "unstated")
+# A question's `expected` outcome, where its set gives one: any but "answer" is an abstention.
+EXPECTED = ("answer", "not_stated", "closest", "refuse")
 MAX_K = 10
 # The bar from the evaluation issue: (metric, comparison, value).
 TARGETS = [
@@ -82,6 +89,7 @@ def summary_metrics(k: int) -> list[str]:
         "keyword_hit",
         "abstention_accuracy",
         "false_abstention",
+        "closest_answerable",
         "faithfulness",
         "claims_cited",
         "claims_supported",
@@ -102,9 +110,12 @@ class Question:
     gold_ids: list[str] = field(default_factory=list)
     answer_keywords: list[str] = field(default_factory=list)
     history: list[dict] = field(default_factory=list)
+    expected: str = ""
 
     @property
     def expects_abstention(self) -> bool:
+        if self.expected:
+            return self.expected != "answer"
         return self.type in ABSTAIN_TYPES or not self.gold_ids
 
 
@@ -162,6 +173,11 @@ def load_questions(path: str | Path, chat: PaperChat) -> list[Question]:
             raise EvalError(f"{path}, line {line_no}: unknown type {type_!r}; one of {TYPES}")
         if type_ == "unstated" and not gold:
             raise EvalError(f"{path}, line {line_no}: an unstated question names its paper")
+        expected = str(row.get("expected") or "")
+        if expected and expected not in EXPECTED:
+            raise EvalError(
+                f"{path}, line {line_no}: unknown expected {expected!r}; one of {EXPECTED}"
+            )
         questions.append(
             Question(
                 id=str(row.get("id") or f"line{line_no}"),
@@ -170,6 +186,7 @@ def load_questions(path: str | Path, chat: PaperChat) -> list[Question]:
                 gold_ids=list(dict.fromkeys(gold)),
                 answer_keywords=list(row.get("answer_keywords") or []),
                 history=list(row.get("history") or []),
+                expected=expected,
             )
         )
     if not questions:
@@ -191,6 +208,7 @@ class Record:
     cited: list[str]
     cited_titles: list[str]
     answer: str
+    outcome: str
     abstained: bool
     expects_abstention: bool
     timings: dict[str, float]
@@ -222,6 +240,8 @@ def score(
             "invalid_citations": float(invalid_citations(answer)),
             "keyword_hit": keyword_hit(answer.text, question.answer_keywords),
             "abstained": float(answer.abstained),
+            "declined": float(answer.outcome != "answered"),
+            "closest": float(answer.outcome == "closest"),
             "faithfulness": judge(answer) if judge and not answer.abstained else None,
         }
         | claim_shares(answer)
@@ -229,7 +249,9 @@ def score(
     problems = []
     if answer.abstained and not question.expects_abstention:
         problems.append("abstained on an answerable question")
-    if question.expects_abstention and not answer.abstained:
+    if answer.outcome == "closest" and not question.expects_abstention:
+        problems.append("offered the closest paper for an answerable question")
+    if question.expects_abstention and answer.outcome == "answered":
         problems.append("answered a question the collection cannot answer")
     if gold and metrics[f"recall@{k}"] is not None and metrics[f"recall@{k}"] < 1:
         problems.append(f"recall@{k} {metrics[f'recall@{k}']:.2f}")
@@ -251,6 +273,7 @@ def score(
         cited=cited,
         cited_titles=[c.title for c in answer.citations],
         answer=answer.text,
+        outcome=answer.outcome,
         abstained=answer.abstained,
         expects_abstention=question.expects_abstention,
         timings=answer.timings,
@@ -281,8 +304,9 @@ def summarize(records: list[Record], k: int) -> dict[str, Any]:
         "citation_recall": avg("citation_recall"),
         "invalid_citations": int(sum(r.metrics["invalid_citations"] or 0 for r in records)),
         "keyword_hit": avg("keyword_hit"),
-        "abstention_accuracy": avg("abstained", unanswerable),
+        "abstention_accuracy": avg("declined", unanswerable),
         "false_abstention": avg("abstained", answerable),
+        "closest_answerable": avg("closest", answerable),
         "faithfulness": avg("faithfulness"),
         "claims_cited": avg("claims_cited"),
         "claims_supported": avg("claims_supported"),
@@ -299,7 +323,7 @@ def summarize(records: list[Record], k: int) -> dict[str, Any]:
         "recall_curve": [avg(f"recall@{n}") for n in range(1, MAX_K + 1)],
         "latency_ms": {
             stage: {"p50": statistics.median(values) * 1000, "p95": percentile(values, 0.95) * 1000}
-            for stage in ("condense", "retrieve", "generate", "verify")
+            for stage in ("condense", "retrieve", "decide", "generate", "verify")
             if (values := [r.timings.get(stage, 0.0) for r in records])
         }
         | {
@@ -319,6 +343,8 @@ def summarize(records: list[Record], k: int) -> dict[str, Any]:
             "citation_precision": avg("citation_precision", subset),
             "keyword_hit": avg("keyword_hit", subset),
             "abstained": avg("abstained", subset),
+            "declined": avg("declined", subset),
+            "closest": avg("closest", subset),
         }
     return summary
 

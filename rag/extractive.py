@@ -1,7 +1,12 @@
 """The offline answerer: a real answer built from the retrieved abstracts' own sentences.
 
-Sentences are scored by the embedding model (their vectors are stored at ingest) together
-with keyword overlap, and cited by source number. No generative model is involved.
+Which sentences answer the question is learned from the labelled bank (rag/models/
+sentences.json, trained by eval/train_models.py): each sentence's cosine with the question,
+the asked terms it holds (weighted by rarity), its place and role in the abstract (what the
+problem is, what is proposed, what was found, a number), each weighed by the question's
+intent, so "how does X work?" quotes the sentences that say how, and "what did X find?" its
+results. As many sentences are quoted as the model finds likely to answer, up to a few.
+No generative model is involved.
 """
 
 from __future__ import annotations
@@ -9,23 +14,20 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
+from rag import learned
+from rag.answer import Outcome
 from rag.context import Source
+from rag.intent import Intent
 from rag.keyword import tokenize
 from rag.relevance import ACRONYM, DEFINING_SENTENCE, QUANTITY, found, introduces, title_head
 from rag.store import StoredSentence
 
-Kind = Literal["list", "compare", "fact"]
 LIST_QUESTION = re.compile(
     r"^\s*(?:which|what)\s+(?:papers?|works?|studies|articles?)\s+"
     r"(?:in (?:the|this) collection\s+)?(?P<rest>.+?)\s*\??\s*$",
-    re.IGNORECASE,
-)
-OTHER_LIST_QUESTION = re.compile(
-    r"\b(?:list|find|show|any)\b.{0,20}\bpapers?\b|^\s*(?:are there|is there)\b.{0,10}\bpapers?\b",
     re.IGNORECASE,
 )
 # A question about two papers without a comparison word: "X and Y both ...: what does each
@@ -35,30 +37,6 @@ TWO_WAY_QUESTION = re.compile(
     r"\b(?:both|each|either|which one|which of the two|between)\b"
     r"|\bor\s+[\w'-]+(?:\s+[\w'-]+){0,3}\s*\?\s*$"
     r"|,?\s+and (?:does|did|do|is|are|was|what|how|which) the\b",
-    re.IGNORECASE,
-)
-COMPARE_QUESTION = re.compile(
-    r"\b(?:compare|comparison|versus|vs\.?|differ|difference|differences|contrast)\b", re.IGNORECASE
-)
-NUMERIC_QUESTION = re.compile(
-    r"\b(?:how (?:many|much|fast|long|large|big|often|well|accurate|good|quickly|far|high|low)"
-    r"|by how|by what|what (?:\w+ )?(?:accuracy|percentage|fraction|share|proportion|factor"
-    r"|score|speed-?up|number|rate|ratio|size|improvement|gain|reduction|margin|amount"
-    r"|count|error|latency)s?)\b",
-    re.IGNORECASE,
-)
-# "Which reports the larger gain?": a comparison of numbers.
-COMPARATIVE = re.compile(
-    r"\b(?:larger|largest|higher|highest|bigger|biggest|greater|greatest|lower|lowest|smaller"
-    r"|smallest|faster|fastest|more|most|less|fewer)\s+(?:\w+\s+)?(?:gains?|improvements?"
-    r"|speed-?ups?|accuracy|scores?|reductions?|boosts?|margins?|drops?|errors?|rates?|savings?)\b",
-    re.IGNORECASE,
-)
-# A question whose answer is a count or a share: its answer has a number ("how long" or "how
-# fast" may be answered in words: "in less than a day").
-COUNT_QUESTION = re.compile(
-    r"\b(?:how (?:many|much)|number of|by how much|by what factor|what (?:percentage|fraction"
-    r"|share|proportion))\b",
     re.IGNORECASE,
 )
 INJECTION = re.compile(
@@ -86,16 +64,12 @@ MEASURES = [
     ),
     (re.compile(r"\bhow (?:many|much|often|large|big)|\bnumber of", re.I), QUANTITY),
 ]
-MEASURE_BONUS = 0.2
-DEFINITION_BONUS = 0.1  # "what is X": prefer the sentence that introduces X
-# What a paper proposes, what it finds, or the setting it starts from: a question about the
-# paper quotes the first two, and a question about its findings the second, before background.
+# The roles a sentence plays in an abstract: what is proposed, what was found, the background.
 PROPOSAL = re.compile(
     r"\b(?:we|this (?:paper|work|study))\s+(?:\w+\s+){0,2}?(?:propose|introduce|present"
     r"|develop|design|build|formulate)",
     re.IGNORECASE,
 )
-STRONG_PROPOSAL = re.compile(r"\b(?:propose|introduce)", re.IGNORECASE)
 FINDING = re.compile(
     r"\b(?:we|this (?:paper|work|study)|our (?:method|approach|model|framework|results?"
     r"|experiments?|analysis))\s+(?:\w+\s+){0,2}?(?:show|find|demonstrate|prove|establish"
@@ -105,16 +79,6 @@ FINDING = re.compile(
     r"\b(?:show|demonstrate|indicate|reveal|suggest|confirm)",
     re.IGNORECASE,
 )
-ASKS_PROPOSAL = re.compile(
-    r"\b(?:propos\w*|introduc\w*|contribut\w*|offer|present|main idea|key idea|novel\w*)\b"
-    r"|^\s*what (?:is|are|does|do)\s+\S+(?:\s+\S+)?\s*(?:do)?\s*\??\s*$",
-    re.IGNORECASE,
-)
-ASKS_FINDING = re.compile(
-    r"\b(?:find|finding|findings|result|results|show|shows|conclu\w*|learn|discover\w*"
-    r"|reveal\w*|outcome|takeaway)\b",
-    re.IGNORECASE,
-)
 BACKGROUND = re.compile(
     r"^(?:however|although|while|despite|recent(?:ly)?|existing|prior|previous|traditional"
     r"|conventional|current|many|most)\b|\bet al\.|\b(?:suffers?|struggles?"
@@ -122,9 +86,7 @@ BACKGROUND = re.compile(
     r"|usually|widely|commonly)|has (?:been|become)|have (?:been|become)|limited by)",
     re.IGNORECASE,
 )
-CONTRIBUTION_BONUS, FINDING_BONUS, BACKGROUND_PENALTY = 0.05, 0.15, 0.1
 NOT_AN_ANSWER = re.compile(r"https?://|github\.com|\b(?:code|data)\b.{0,30}\bavailable\b", re.I)
-DEFINITION_QUESTION = re.compile(r"^\s*what (?:is|are|does)\b", re.IGNORECASE)
 GENERIC_VERBS = {
     "address",
     "study",
@@ -152,23 +114,107 @@ GENERIC_VERBS = {
 QUOTED_QUESTION_CHARS = 80  # a longer question is not repeated in an abstention
 LATEX_ESCAPE = re.compile(r"\\([%&_#$])")  # "50\%" in an abstract's source text
 BRACKETED_NUMBER = re.compile(r"\[(\d+(?:[,\u2013-]\s*\d+)*)\]")
-SEMANTIC_WEIGHT, KEYWORD_WEIGHT, NUMBER_BONUS = 0.7, 0.3, 0.1
-SECOND_SENTENCE = 0.9  # a second sentence is quoted when it scores this close to the first
+QUOTED = {"list": 1, "compare": 2}  # sentences quoted per paper; 3 for other intents
+MOST_QUOTED = 3
+
+
+@dataclass(frozen=True)
+class Scoring:
+    """What sentences are scored against: the question's embedding, that of its words
+    without the named papers' names, and its asked terms weighted by rarity."""
+
+    vector: np.ndarray
+    asked_vector: np.ndarray
+    term_weights: dict[str, float]
 
 
 @dataclass(frozen=True)
 class Quote:
+    """A sentence of a source, and the chance that it answers the question."""
+
     source: Source
     sentence: StoredSentence
-    score: float
+    chance: float
 
 
-def question_kind(question: str) -> Kind:
-    if COMPARE_QUESTION.search(question):
-        return "compare"
-    if LIST_QUESTION.match(question) or OTHER_LIST_QUESTION.search(question):
-        return "list"
-    return "fact"
+def sentence_features(
+    question: str, intent: Intent, scoring: Scoring, source: Source
+) -> list[dict[str, float]]:
+    """The sentence model's evidence for each sentence of `source`: its cosine with the
+    question (and how far behind the paper's best it is), the share of the asked terms'
+    rarity it holds, its place in the abstract, its role (a proposal, a finding, background,
+    a definition, a number, the measure a "how fast / how accurate" question asks about),
+    and each of these again under the question's intent's name, so that the model weighs
+    them by intent."""
+    sentences = source.sentences
+    if not sentences:
+        return []
+    term_weights = scoring.term_weights
+    total = sum(term_weights.values())
+    cosines = [float(s.vector @ scoring.vector) for s in sentences]
+    asked = [float(s.vector @ scoring.asked_vector) for s in sentences]
+    best = max(cosines)
+    order = sorted(range(len(sentences)), key=lambda i: -cosines[i])
+    rank = {i: position for position, i in enumerate(order, 1)}
+    measures = [states for asks, states in MEASURES if asks.search(question)]
+    last = max(len(sentences) - 1, 1)
+    rows = []
+    for i, (sentence, tokens) in enumerate(
+        zip(sentences, tokenize([s.text for s in sentences]), strict=True)
+    ):
+        text, held = sentence.text, set(tokens)
+        overlap = sum(w for t, w in term_weights.items() if found(t, held)) / total if total else 0
+        row = {
+            "cosine": cosines[i],
+            "behind": best - cosines[i],
+            "asked_cosine": asked[i],
+            "asked_behind": max(asked) - asked[i],
+            "cosine_rank": 1 / rank[i],
+            "overlap": overlap,
+            "position": i / last,
+            "first": float(i == 0),
+            "last": float(i == len(sentences) - 1),
+            "length": min(len(text.split()), 60) / 60,
+            "number": float(bool(QUANTITY.search(text))),
+            "measure": float(any(states.search(text) for states in measures)),
+            "proposal": float(bool(PROPOSAL.search(text))),
+            "finding": float(bool(FINDING.search(text))),
+            "background": float(bool(BACKGROUND.search(text))),
+            "defining": float(bool(DEFINING_SENTENCE.search(text))),
+        }
+        rows.append(row | {f"{intent}_{key}": value for key, value in row.items()})
+    return rows
+
+
+def quotes(question: str, intent: Intent, scoring: Scoring, sources: list[Source]) -> list[Quote]:
+    """Every quotable sentence of `sources` with its chance of answering the question, best
+    first. Sentences that look like instructions, or code and data links, are never quoted."""
+    ranked = []
+    for source in sources:
+        rows = sentence_features(question, intent, scoring, source)
+        if not rows:
+            continue
+        chances = learned.model("sentences").probabilities(rows)
+        ranked += [
+            Quote(source, sentence, float(chance))
+            for sentence, chance in zip(source.sentences, chances, strict=True)
+            if not INJECTION.search(sentence.text) and not NOT_AN_ANSWER.search(sentence.text)
+        ]
+    return sorted(ranked, key=lambda q: -q.chance)
+
+
+def chosen(ranked: list[Quote], source: Source, intent: Intent | str) -> list[Quote]:
+    """The sentences of `source` an answer quotes: its likeliest, as many as maximise the
+    expected F1 against the sentences that answer (the chances summed are how many answer),
+    up to as many as the intent calls for."""
+    own = [q for q in ranked if q.source is source]
+    answering = sum(q.chance for q in own)
+    best, count, held = 0.0, 1, 0.0
+    for n, quote in enumerate(own[: QUOTED.get(intent, MOST_QUOTED)], 1):
+        held += quote.chance
+        if (expected := 2 * held / (n + answering)) > best:
+            best, count = expected, n
+    return own[:count]
 
 
 def search_query(question: str) -> str:
@@ -216,11 +262,15 @@ def names_title(question: str, title: str) -> bool:
 
 
 def named_papers(
-    question: str, sources: list[Source], paper_frequency: Callable[[str], int]
+    question: str,
+    sources: list[Source],
+    paper_frequency: Callable[[str], int],
+    listing: bool = False,
 ) -> list[Source]:
     """Sources the question names: by title or its head ("Lyra: ..."), an acronym that at
-    most two papers introduce, or two words of its title that at most two papers in the
-    collection use ("live nowcasting")."""
+    most two papers introduce, or, unless it asks for a list ("Which papers study
+    multi-armed bandits?" names a topic, not a paper), two words of its title that at most
+    two papers in the collection use ("live nowcasting")."""
     named = []
     rare = {t for t in tokenize([question])[0] if 0 < paper_frequency(t) <= 2}
     acronyms = set(ACRONYM.findall(question))
@@ -236,7 +286,7 @@ def named_papers(
             source in papers and len(papers) <= 2 and len(acronym) >= 3
             for acronym, papers in carriers.items()
         )
-        by_rare_words = len(rare & set(tokenize([title])[0])) >= 2
+        by_rare_words = not listing and len(rare & set(tokenize([title])[0])) >= 2
         if by_title or by_acronym or by_rare_words:
             named.append(source)
     return sorted(named, key=lambda source: mention_position(question, source))
@@ -251,80 +301,6 @@ def mention_position(question: str, source: Source) -> int:
     return min((i for i in map(lowered.find, names) if i >= 0), default=len(question))
 
 
-def quotes(
-    query: str,
-    query_vector: np.ndarray,
-    sources: list[Source],
-    term_weights: dict[str, float] | None = None,
-) -> list[Quote]:
-    """Every sentence of `sources`, scored against the query, best first.
-
-    A sentence scores by meaning (cosine with the query) and by the query's terms it holds,
-    each weighted by `term_weights` (rarity; equal when not given), so that the one sentence
-    with a rare asked name beats several with common words.
-    """
-    terms = term_weights or dict.fromkeys(tokenize([query])[0], 1.0)
-    total = sum(terms.values())
-    numeric = bool(NUMERIC_QUESTION.search(query))
-    candidates = [(s, sentence) for s in sources for sentence in s.sentences]
-    candidates = [
-        (s, sentence)
-        for s, sentence in candidates
-        if not INJECTION.search(sentence.text) and not NOT_AN_ANSWER.search(sentence.text)
-    ]
-    definition = bool(DEFINITION_QUESTION.search(query))
-    finding = bool(ASKS_FINDING.search(query))
-    stated = [states for asks, states in MEASURES if asks.search(query)]
-    if not candidates:
-        return []
-    token_sets = tokenize([sentence.text for _, sentence in candidates])
-    scored = []
-    for (source, sentence), tokens in zip(candidates, token_sets, strict=True):
-        held = set(tokens)
-        overlap = sum(w for t, w in terms.items() if found(t, held)) / total if total else 0.0
-        score = SEMANTIC_WEIGHT * float(sentence.vector @ query_vector) + KEYWORD_WEIGHT * overlap
-        if numeric and QUANTITY.search(sentence.text):
-            score += NUMBER_BONUS
-            if any(states.search(sentence.text) for states in stated):
-                score += MEASURE_BONUS
-        if definition and DEFINING_SENTENCE.search(sentence.text):
-            score += DEFINITION_BONUS
-        if PROPOSAL.search(sentence.text) or FINDING.search(sentence.text):
-            score += CONTRIBUTION_BONUS
-        if finding and FINDING.search(sentence.text):
-            score += FINDING_BONUS
-        if BACKGROUND.search(sentence.text):
-            score -= BACKGROUND_PENALTY
-        scored.append(Quote(source, sentence, score))
-    return sorted(scored, key=lambda q: -q.score)
-
-
-def contributes(quote: Quote) -> bool:
-    """Whether the sentence says what the paper proposes or finds, not only its setting."""
-    text = quote.sentence.text
-    return bool(PROPOSAL.search(text) or FINDING.search(text)) and not BACKGROUND.search(text)
-
-
-def summary(source: Source, ranked: list[Quote], question: str) -> list[Quote]:
-    """For a question on what a named paper proposes ("what does X propose?", "what is X?"):
-    its best proposing sentence and its best finding; on what it finds ("what is the main
-    finding of X?"): its two best findings. Empty for other questions, or when the abstract
-    has no such sentence."""
-    own = [q for q in ranked if q.source is source]
-    findings = [q for q in own if FINDING.search(q.sentence.text)]
-    if ASKS_FINDING.search(question):
-        return findings[:2]
-    if ASKS_PROPOSAL.search(question):
-        # An abstract says what it proposes once, early: "we propose/introduce" over "we
-        # present" (which also introduces results), the first such sentence over later ones.
-        proposals = sorted(
-            (q for q in own if PROPOSAL.search(q.sentence.text)),
-            key=lambda q: (not STRONG_PROPOSAL.search(q.sentence.text), q.sentence.index),
-        )
-        return proposals[:1] + [q for q in findings[:1] if q not in proposals[:1]]
-    return []
-
-
 def as_quoted(sentence: str) -> str:
     """A sentence as answers quote it: its bracketed numbers ("Sachs et al. [2022]") in
     parentheses, so that only citations are `[n]`, and LaTeX escapes ("50\\%") undone."""
@@ -337,11 +313,6 @@ def cite(sentence: str, number: int) -> str:
     if sentence[-1:] in ".!?":
         return f"{sentence[:-1]} [{number}]{sentence[-1]}"
     return f"{sentence} [{number}]"
-
-
-def best_for(source: Source, ranked: list[Quote], limit: int = 2) -> list[Quote]:
-    own = [q for q in ranked if q.source is source]
-    return [q for q in own[:limit] if q.score >= own[0].score * SECOND_SENTENCE] if own else []
 
 
 def joined(quotes_: list[Quote]) -> str:
@@ -379,61 +350,56 @@ def singular(verb: str) -> str:
 
 @dataclass(frozen=True)
 class Draft:
-    """An extractive answer; `not_stated` when it says the abstract does not state the fact."""
+    """An extractive answer, and whether it answers, says the abstract does not state the
+    fact, or offers the closest paper."""
 
     text: str
-    not_stated: bool = False
+    outcome: Outcome = "answered"
 
 
 def extractive_answer(
     question: str,
-    query: str,
-    query_vector: np.ndarray,
+    intent: Intent,
+    scoring: Scoring,
     relevant: list[Source],
     named: list[Source],
     unstated: list[Source],
-    term_weights: dict[str, float] | None = None,
+    closest: bool = False,
 ) -> Draft:
-    """Markdown citing sources by their numbers: a list, per-paper blocks, or the fact itself.
+    """Markdown citing sources by their numbers: a list, per-paper blocks, or the answer from
+    one paper; `closest` when no paper answers the question directly and `relevant[0]` is
+    the nearest.
 
-    `question` is what the user asked (it sets the form); `query` is what sentences are scored
-    against (the standalone question, which carries a follow-up's subject). `relevant` is
-    ordered as the answer should lead: a fact comes from the first. Two or more named papers
-    are answered one by one; `unstated` are named papers whose abstract does not state what
-    was asked. `term_weights` weigh the query's terms in sentence scores.
+    `question` is what the user asked (it sets the form) and `scoring` what sentences are
+    scored against. `relevant` is ordered as the answer should lead: an answer from one paper
+    comes from the first. Two or more named papers are answered one by one; `unstated` are
+    named papers whose abstract does not state what was asked.
     """
-    ranked = quotes(query, query_vector, relevant, term_weights)
-    kind = question_kind(question)
-    if kind == "list":
+    ranked = quotes(question, intent, scoring, relevant)
+    top = relevant[0]
+    if closest:
+        return Draft(
+            f"No paper here says this directly. The closest is **{top.hit.title}**:"
+            f" {joined(chosen(ranked, top, 'list'))}",
+            outcome="closest",
+        )
+    if intent == "list" and (len(relevant) > len(named) or not named):
         lines = [lead_line(question, len(relevant)), ""]
         for source in relevant:
-            chosen = best_for(source, ranked)
-            lines.append(f"- **{source.hit.title}**: {joined(chosen)}")
+            lines.append(f"- **{source.hit.title}**: {joined(chosen(ranked, source, 'list'))}")
         return Draft("\n".join(lines))
     two_way = bool(TWO_WAY_QUESTION.search(question)) and len(relevant) >= 2
-    if kind == "compare" or len(named) >= 2 or two_way:
-        # Two papers, unless a comparison names none ("compare the diffusion samplers").
-        many = kind == "compare" and not named
-        compared = named if len(named) >= 2 else relevant[: 3 if many else 2]
-        blocks = [f"Comparing {len(compared)} papers:"] if kind == "compare" else []
-        numbered = [q for q in ranked if QUANTITY.search(q.sentence.text)]
+    if len(named) >= 2 or two_way or (intent == "compare" and len(relevant) >= 2):
+        compared = named if len(named) >= 2 else relevant[:2]
+        blocks = [f"Comparing {len(compared)} papers:"] if intent == "compare" else []
         for source in compared:
-            chosen = best_for(source, numbered) if COMPARATIVE.search(question) else []
-            blocks.append(f"**{source.hit.title}**\n{joined(chosen or best_for(source, ranked))}")
+            blocks.append(f"**{source.hit.title}**\n{joined(chosen(ranked, source, 'compare'))}")
         return Draft("\n\n".join(blocks))
-    top = relevant[0]
-    chosen = summary(top, ranked, question) if top in named else []
-    if COUNT_QUESTION.search(question) or COMPARATIVE.search(question):
-        # A number was asked: the sentences that give one, when the paper has any.
-        chosen = chosen or best_for(top, [q for q in ranked if QUANTITY.search(q.sentence.text)])
-    chosen = chosen or best_for(top, ranked)
-    if top not in named and not any(contributes(q) for q in chosen):
-        # A paper found from a description: say what it proposes, not only its problem.
-        chosen += [q for q in ranked if q.source is top and PROPOSAL.search(q.sentence.text)][:1]
+    quoted = chosen(ranked, top, intent)
     if top in unstated:
         return Draft(
             f"The abstract of **{top.hit.title}** does not state this. The nearest it"
-            f" comes: {joined(chosen[:1])}",
-            not_stated=True,
+            f" comes: {joined(quoted[:1])}",
+            outcome="not_stated",
         )
-    return Draft(f"**{top.hit.title}**: {joined(chosen)}")
+    return Draft(f"**{top.hit.title}**: {joined(quoted)}")

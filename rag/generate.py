@@ -18,9 +18,9 @@ from rag.config import Settings
 from rag.context import Source, render_context
 from rag.decide import Decision
 from rag.extractive import extractive_answer, topic_of
-from rag.keyword import KeywordIndex, tokenize
+from rag.keyword import KeywordIndex
 from rag.llm import ABSTAIN, LLMAnswerer, LLMError
-from rag.relevance import asked_terms, key_terms, rarity_weights
+from rag.relevance import rarity_weights
 from rag.store import VectorStore
 
 log = logging.getLogger(__name__)
@@ -147,21 +147,17 @@ class Generator:
         papers it refers to were already found through the condensed question). An answer
         that the abstract does not state the fact counts as an abstention."""
         relevant = [s for s in chosen if s in used] or used[:1]
-        query, vector = decided.query, decided.vector
-        if decided.standalone != decided.question:
-            query, vector = decided.question, decided.question_vector
-        # A named paper's own name says nothing about which of its sentences answers.
-        terms = asked_terms(query, decided.named) or key_terms(query) or tokenize([query])[0]
         draft = extractive_answer(
             decided.question,
-            query,
-            vector,
+            decided.intent,
+            decided.scoring,
             relevant,
             decided.named,
             decided.unstated,
-            self.rarity(terms),
+            closest=decided.outcome == "closest" and decided.writer == EXTRACTIVE,
         )
-        answer.abstained = draft.not_stated
+        answer.outcome = draft.outcome
+        answer.abstained = draft.outcome == "not_stated"
         return draft.text
 
     def fall_back(self, answer: Answer, reason: str, after_text: bool = False) -> str:
@@ -239,7 +235,7 @@ class Generator:
 
     def abstain(self, decided: Decision, answer: Answer) -> Iterator[str]:
         """The refusal: no paper of the collection addresses the question (or it is empty)."""
-        answer.abstained = True
+        answer.abstained, answer.outcome = True, "refused"
         text = self.prompts["abstain"].format(topic=topic_of(decided.question))
         if not self.keyword.paper_count:
             chroma = self.settings.chroma

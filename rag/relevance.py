@@ -1,16 +1,14 @@
-"""Does a paper address the question? Judged per paper, from meaning and from terms.
+"""Does a paper address the question? Judged per paper, by a model learned from the labelled
+bank (rag/models/relevance.json, trained by eval/train_models.py).
 
-Six signals for each retrieved paper: the cosine of the question with the paper's best chunk
-and with its best sentence, how far that sentence falls behind the best paper's, the share of
-the question's key terms (weighted by how rare they are in the collection) that the paper's
-title and abstract hold, that share without its heaviest term (breadth), and the cosine of
-the question with the collection's mean vector, relative to its own chunks' (domain: is the
-question about this field at all?).
-A logistic model
-over them, fitted on the dev questions of both shipped collections by `eval/tune_answer.py`,
-gives the chance that the paper addresses the question. A near-miss question shares one word
-with a paper but not its other terms, and a paraphrase shares few terms but much meaning: one
-cosine alone cannot tell them apart.
+The evidence for each retrieved paper: the fusion model's chance for it, the cosine of the
+question with its best chunk and its best sentence, how far that sentence falls behind the
+best paper's, the share of the question's key terms (weighted by rarity in the collection)
+that its title and abstract hold, that share without its heaviest term (breadth), what the
+paper lacks that the collection has (a near miss's changed constraint: "for audio" asked of a
+video paper), what no paper has, whether the question names it, and how far the question is
+from the collection's field. A near miss shares the salient words and fails one constraint;
+a plain-language question shares few words but much meaning: no one signal tells them apart.
 """
 
 from __future__ import annotations
@@ -23,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from bm25s.stopwords import STOPWORDS_EN_PLUS
 
+from rag import learned
 from rag.context import Source
 from rag.keyword import tokenize
 
@@ -60,15 +59,6 @@ ACRONYM = re.compile(
     r"\b[A-Za-z]*[A-Z0-9][a-z]*[A-Z0-9][A-Za-z0-9-]*\b|\b[A-Z][a-z]+-[A-Z][A-Za-z0-9]*\b"
 )
 INTRODUCED_WITHIN = 80  # characters after "we propose" in which the introduced name stands
-# Fitted by eval/tune_answer.py on eval/default/dev.jsonl and eval/hf/dev.jsonl.
-WEIGHTS = {
-    "chunk": 1.69,
-    "sentence": 2.03,
-    "behind": -1.92,
-    "coverage": 2.4,
-    "breadth": 1.61,
-}
-BIAS = -2.22
 
 
 @dataclass(frozen=True)
@@ -76,27 +66,13 @@ class Relevance:
     """The evidence that `source` addresses a question, and the chance that it does."""
 
     source: Source
-    chunk: float
-    sentence: float
-    behind: float
-    coverage: float
-    breadth: float
-    domain: float  # the same for every paper: decides apart from `probability`
+    features: dict[str, float]
+    probability: float
 
     @property
-    def features(self) -> dict[str, float]:
-        return {
-            "chunk": self.chunk,
-            "sentence": self.sentence,
-            "behind": self.behind,
-            "coverage": self.coverage,
-            "breadth": self.breadth,
-        }
-
-    @property
-    def probability(self) -> float:
-        logit = BIAS + sum(WEIGHTS[name] * value for name, value in self.features.items())
-        return 1 / (1 + math.exp(-logit))
+    def domain(self) -> float:
+        """How much the question is about the collection's field (the same for every paper)."""
+        return self.features["domain"]
 
 
 def key_terms(question: str) -> list[str]:
@@ -134,34 +110,73 @@ def assess(
     query: str,
     vector: np.ndarray,
     sources: list[Source],
+    named: list[Source],
     paper_frequency: Callable[[str], int],
     papers: int,
     centroid: np.ndarray,
 ) -> list[Relevance]:
-    """Each source's relevance to `query`, in the sources' order. `centroid` is the
+    """Each source's chance of addressing `query`, in the sources' order. `centroid` is the
     collection's mean direction, scaled so that a typical chunk of it scores 1.0: a question
     far below that is about another field. An empty `centroid` (the keyword index has no
     chunks yet, while another process writes the first ones) judges no question off-field."""
+    rows = relevance_features(query, vector, sources, named, paper_frequency, papers, centroid)
+    chances = learned.model("relevance").probabilities(rows) if rows else []
+    return [
+        Relevance(source, row, float(chance))
+        for source, row, chance in zip(sources, rows, chances, strict=True)
+    ]
+
+
+def relevance_features(
+    query: str,
+    vector: np.ndarray,
+    sources: list[Source],
+    named: list[Source],
+    paper_frequency: Callable[[str], int],
+    papers: int,
+    centroid: np.ndarray,
+) -> list[dict[str, float]]:
+    """The relevance model's evidence for each source (see the module's docstring)."""
     domain = float(vector @ centroid) if centroid.size else 1.0
-    weights = rarity_weights(key_terms(query), paper_frequency, max(papers, 1))
+    papers = max(papers, 1)
+    terms = key_terms(query)
+    weights = rarity_weights(terms, paper_frequency, papers)
+    total = sum(weights.values()) or 1.0
+    heaviest = math.log((papers + 1) / 0.5)  # a term no paper holds
+    known = {t for t in terms if paper_frequency(t) > 0}
+    unknown = sum(w for t, w in weights.items() if t not in known) / total
     best_sentences = [
         max((float(s.vector @ vector) for s in source.sentences), default=source.hit.score)
         for source in sources
     ]
     top = max(best_sentences, default=0.0)
     texts = tokenize([f"{source.hit.title} {source.abstract}" for source in sources])
-    return [
-        Relevance(
-            source=source,
-            chunk=source.hit.score,
-            sentence=sentence,
-            behind=top - sentence,
-            coverage=term_coverage(weights, set(tokens)),
-            breadth=term_coverage(weights, set(tokens), but_heaviest=True),
-            domain=domain,
+    rows = []
+    for rank, (source, sentence, tokens) in enumerate(
+        zip(sources, best_sentences, texts, strict=True), 1
+    ):
+        held = set(tokens)
+        lacking = [w for t, w in weights.items() if t in known and not found(t, held)]
+        rows.append(
+            {
+                "fusion": min(source.hit.fused, 1.0),
+                "chunk": source.hit.score,
+                "sentence": sentence,
+                "behind": top - sentence,
+                "coverage": term_coverage(weights, held),
+                "breadth": term_coverage(weights, held, but_heaviest=True),
+                "lacking": sum(lacking) / total,
+                "lacking_rarest": max(lacking, default=0.0) / heaviest,
+                # most of the question's terms, but not a rare one: a near miss's signature
+                "near_miss": term_coverage(weights, held) * max(lacking, default=0.0) / heaviest,
+                "unknown": unknown,
+                "named": float(source in named),
+                "rank": 1 / rank,
+                "terms": min(len(terms), 10) / 10,
+                "domain": domain,
+            }
         )
-        for source, sentence, tokens in zip(sources, best_sentences, texts, strict=True)
-    ]
+    return rows
 
 
 def title_head(title: str) -> str:
@@ -196,6 +211,14 @@ def naming_terms(question: str, source: Source) -> set[str]:
     return naming
 
 
+def unnamed(question: str, sources: list[Source]) -> str:
+    """The question without the words that name the papers: "How does MEND edit a model?"
+    asks "How does edit a model?" of MEND's sentences."""
+    naming = set().union(*(naming_terms(question, s) for s in sources))
+    kept = [w for w in question.split() if not set(tokenize([w])[0]) & naming]
+    return " ".join(kept) if naming and kept else question
+
+
 def asked_terms(question: str, sources: list[Source]) -> list[str]:
     """The question's key terms without those that name the papers: what it asks of them."""
     naming = set().union(*(naming_terms(question, s) for s in sources))
@@ -209,6 +232,8 @@ class Support:
     share: float  # the largest rarity-weighted share of the asked terms in one sentence
     similarity: float  # the best cosine of one sentence with the question
     number_share: float  # `share` over the sentences that hold a number
+    abstract_share: float  # the share of the asked terms the whole abstract holds
+    missing_rarest: float  # the rarest asked term the abstract lacks (1: no paper has it)
 
 
 def statement_support(
@@ -224,15 +249,19 @@ def statement_support(
     terms = asked_terms(question, [source])
     numbered = [s for s in source.sentences if QUANTITY.search(s.text)]
     if not terms:
-        return Support(1.0, similarity, 1.0 if numbered else 0.0)
+        return Support(1.0, similarity, 1.0 if numbered else 0.0, 1.0, 0.0)
     weights = rarity_weights(terms, paper_frequency, max(papers, 1))
     sentence_tokens = tokenize([s.text for s in source.sentences])
     shares = {
         s.index: term_coverage(weights, set(tokens))
         for s, tokens in zip(source.sentences, sentence_tokens, strict=True)
     }
+    words = set(tokenize([f"{source.hit.title} {source.abstract}"])[0])
+    missing = [w for t, w in weights.items() if not found(t, words)]
     return Support(
         max(shares.values(), default=0.0),
         similarity,
         max((shares[s.index] for s in numbered), default=0.0),
+        term_coverage(weights, words),
+        max(missing, default=0.0) / math.log((max(papers, 1) + 1) / 0.5),
     )

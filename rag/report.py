@@ -66,6 +66,8 @@ def render_report(result: dict[str, Any]) -> str:
             "citation_precision",
             "keyword_hit",
             "abstained",
+            "closest",
+            "declined",
         ]
         parts.append(
             table(["type", *columns], [[t, *(by_type[t][c] for c in columns)] for t in by_type])
@@ -112,7 +114,7 @@ def plot(result: dict[str, Any], out_dir: Path) -> list[Path]:
         by_type = summary[config]["by_type"]
         values = [
             (
-                by_type.get(t, {}).get("abstained")
+                by_type.get(t, {}).get("declined")
                 if t in ABSTAIN_TYPES
                 else by_type.get(t, {}).get(f"recall@{k}")
             )

@@ -1,5 +1,6 @@
 """Hybrid search: dense (Chroma) and BM25 candidates fused by reciprocal rank, one hit per
-paper; the leading candidates are ranked once more by their best sentence and fused again."""
+paper; the leading candidates, with their best sentence's cosine, are then ranked by the
+learned fusion model (rag/models/fusion.json, trained by eval/train_models.py)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any, Literal, get_args
 
 import numpy as np
 
+from rag import learned
 from rag.config import SearchSettings
-from rag.keyword import KeywordIndex
+from rag.keyword import KeywordIndex, tokenize
 from rag.load import Listing, day_number, parse_date, squash
 from rag.store import StoredChunk, VectorStore
 
@@ -198,50 +200,20 @@ class HybridSearch:
             )
             if not mask.any():
                 return []
-        n = self.settings.candidates
         vector = self.embed_query(query) if vector is None else vector
-        dense = self._dense(vector, n, mask) if mode != "keyword" else []
-        keyword = self.keyword.search(query, n, mask) if mode != "dense" else []
-
-        weights = {
-            "hybrid": (self.settings.dense_weight, self.settings.keyword_weight),
-            "dense": (1.0, 0.0),
-            "keyword": (0.0, 1.0),
-        }[mode]
-        rankings = [[c.chunk_id for c, _ in dense], [chunk_id for chunk_id, _ in keyword]]
-        chunk_fused: dict[str, float] = {}
-        paper_fused: dict[str, float] = {}
-        paper_ranks: dict[str, list[int | None]] = {}
-        for which, (weight, ranking) in enumerate(zip(weights, rankings, strict=True)):
-            seen_papers: list[str] = []
-            for rank, chunk_id in enumerate(ranking, 1):
-                chunk_fused[chunk_id] = chunk_fused.get(chunk_id, 0.0) + weight / (
-                    self.settings.rrf_k + rank
-                )
-                paper_id = paper_of(chunk_id)
-                if paper_id not in seen_papers:
-                    seen_papers.append(paper_id)
-                    paper_rank = len(seen_papers)
-                    paper_fused[paper_id] = paper_fused.get(paper_id, 0.0) + weight / (
-                        self.settings.rrf_k + paper_rank
-                    )
-                    paper_ranks.setdefault(paper_id, [None, None, None])[which] = paper_rank
-
-        if mode != "dense":  # a query that is a paper's whole title puts that paper first
-            for paper_id, chunk_id in self.keyword.titled(query, mask):
-                paper_fused[paper_id] = paper_fused.get(paper_id, 0.0) + TITLE_BONUS
-                chunk_fused.setdefault(chunk_id, 0.0)
-                paper_ranks.setdefault(paper_id, [None, None, None])
-
-        best_sentence: dict[str, float] = {}
-        if mode == "hybrid" and self.settings.sentence_weight and paper_fused:
-            best_sentence = self._fuse_sentences(vector, k, chunk_fused, paper_fused, paper_ranks)
+        pool = self.pool(query, vector, k, mode, mask)
+        if pool.features:
+            chances = learned.model("fusion").probabilities(list(pool.features.values()))
+            pool.paper_fused = dict(zip(pool.features, map(float, chances), strict=True))
+        for paper_id in pool.titled:
+            pool.paper_fused[paper_id] += TITLE_BONUS
+        chunk_fused, paper_fused = pool.chunk_fused, pool.paper_fused
         top = sorted(paper_fused, key=lambda p: -paper_fused[p])[:k]
         evidence = {
             p: max((c for c in chunk_fused if paper_of(c) == p), key=chunk_fused.__getitem__)
             for p in top
         }
-        known = {c.chunk_id: (c, sim) for c, sim in dense}
+        known = dict(pool.dense_chunks)
         missing = [c for c in evidence.values() if c not in known]
         for chunk_id, (chunk, chunk_vector) in self.store.fetch(missing).items():
             known[chunk_id] = (chunk, float(chunk_vector @ vector))
@@ -264,37 +236,132 @@ class HybridSearch:
                     source=str(meta.get("source", "")),
                     chunk_id=chunk.chunk_id,
                     fused=round(paper_fused[paper_id], 6),
-                    dense_rank=paper_ranks[paper_id][0],
-                    keyword_rank=paper_ranks[paper_id][1],
-                    sentence_score=best_sentence.get(paper_id),
-                    sentence_rank=paper_ranks[paper_id][2],
+                    dense_rank=pool.ranks[paper_id][0],
+                    keyword_rank=pool.ranks[paper_id][1],
+                    sentence_score=pool.sentence.get(paper_id),
+                    sentence_rank=pool.ranks[paper_id][2],
                     listing=Listing.from_metadata(meta),
                 )
             )
         return hits
 
-    def _fuse_sentences(
-        self,
-        vector: np.ndarray,
-        k: int,
-        chunk_fused: dict[str, float],
-        paper_fused: dict[str, float],
-        paper_ranks: dict[str, list[int | None]],
-    ) -> dict[str, float]:
-        """Rank the leading candidates by their single best sentence and fuse that ranking in.
+    def pool(
+        self, query: str, vector: np.ndarray, k: int, mode: Mode, mask: np.ndarray | None
+    ) -> Pool:
+        """The papers found, scored by reciprocal rank fusion of the dense and keyword
+        rankings; in hybrid mode, the leading `pool` of them with the evidence the learned
+        fusion model weighs (`fusion_features`), so that the weight BM25 gets depends on what
+        it matched rather than being fixed."""
+        n = self.settings.candidates
+        dense = self._dense(vector, n, mask) if mode != "keyword" else []
+        keyword = self.keyword.search(query, n, mask) if mode != "dense" else []
+        weights = {
+            "hybrid": (self.settings.dense_weight, self.settings.keyword_weight),
+            "dense": (1.0, 0.0),
+            "keyword": (0.0, 1.0),
+        }[mode]
+        rankings = [
+            [(c.chunk_id, similarity) for c, similarity in dense],
+            keyword,
+        ]
+        pool = Pool(
+            query_terms=len(tokenize([query])[0]),
+            dense_chunks={c.chunk_id: (c, similarity) for c, similarity in dense},
+        )
+        for which, (weight, ranking) in enumerate(zip(weights, rankings, strict=True)):
+            best = pool.dense_best if which == 0 else pool.keyword_best
+            for rank, (chunk_id, value) in enumerate(ranking, 1):
+                pool.chunk_fused[chunk_id] = pool.chunk_fused.get(chunk_id, 0.0) + weight / (
+                    self.settings.rrf_k + rank
+                )
+                paper_id = paper_of(chunk_id)
+                if paper_id not in best:
+                    best[paper_id] = value
+                    paper_rank = len(best)
+                    pool.paper_fused[paper_id] = pool.paper_fused.get(paper_id, 0.0) + weight / (
+                        self.settings.rrf_k + paper_rank
+                    )
+                    pool.ranks.setdefault(paper_id, [None, None, None])[which] = paper_rank
+        if mode != "dense":  # a query that is a paper's whole title puts that paper first
+            for paper_id, chunk_id in self.keyword.titled(query, mask):
+                pool.titled.add(paper_id)
+                pool.chunk_fused.setdefault(chunk_id, 0.0)
+                pool.ranks.setdefault(paper_id, [None, None, None])
+                pool.paper_fused[paper_id] = pool.paper_fused.get(paper_id, 0.0)
+        if mode == "hybrid" and pool.paper_fused:
+            leading = sorted(pool.paper_fused, key=lambda p: -pool.paper_fused[p])
+            leading = leading[: max(k, self.settings.pool)]
+            leading += [p for p in pool.titled if p not in leading]
+            pool.sentence = self._best_sentences(vector, leading, pool.chunk_fused)
+            by_sentence = sorted(pool.sentence, key=lambda p: -pool.sentence[p])
+            for rank, paper_id in enumerate(by_sentence, 1):
+                pool.ranks[paper_id][2] = rank
+            pool.features = fusion_features(pool, leading)
+        return pool
 
-        A plain-language question often matches one sentence of the right paper closely
-        while its chunks, diluted by the rest of the abstract, rank lower. Returns each
-        candidate's best sentence cosine.
-        """
-        pool = sorted(paper_fused, key=lambda p: -paper_fused[p])[: max(k, self.settings.pool)]
-        versions = {paper_of(c): content_hash_of(c) for c in chunk_fused if paper_of(c) in pool}
-        best = {
-            paper_id: max(float(s.vector @ vector) for s in sentences)
+    def _best_sentences(
+        self, vector: np.ndarray, papers: list[str], chunk_fused: dict[str, float]
+    ) -> dict[str, float]:
+        """Each paper's best cosine of the query with one of its sentences. A plain-language
+        question often matches one sentence of the right paper closely while its chunks,
+        diluted by the rest of the abstract, rank lower."""
+        wanted = set(papers)
+        versions = {paper_of(c): content_hash_of(c) for c in chunk_fused if paper_of(c) in wanted}
+        return {
+            paper_id: round(max(float(s.vector @ vector) for s in sentences), 4)
             for paper_id, sentences in self.store.sentences(versions).items()
             if sentences
         }
-        for rank, paper_id in enumerate(sorted(best, key=lambda p: -best[p]), 1):
-            paper_fused[paper_id] += self.settings.sentence_weight / (self.settings.rrf_k + rank)
-            paper_ranks[paper_id][2] = rank
-        return {p: round(v, 4) for p, v in best.items()}
+
+
+@dataclass
+class Pool:
+    """The papers one query found, with the evidence the fusion model weighs: each paper's
+    best dense cosine and BM25 score, best sentence cosine, and its rank in each ranking."""
+
+    query_terms: int = 0  # the query's words as BM25 sees them
+    dense_chunks: dict[str, tuple[StoredChunk, float]] = field(default_factory=dict)
+    titled: set[str] = field(default_factory=set)  # papers whose whole title the query is
+    chunk_fused: dict[str, float] = field(default_factory=dict)  # RRF score per chunk
+    paper_fused: dict[str, float] = field(default_factory=dict)  # the score papers rank by
+    dense_best: dict[str, float] = field(default_factory=dict)  # best chunk cosine
+    keyword_best: dict[str, float] = field(default_factory=dict)  # best chunk BM25
+    sentence: dict[str, float] = field(default_factory=dict)  # best sentence cosine
+    ranks: dict[str, list[int | None]] = field(default_factory=dict)  # dense, keyword, sentence
+    features: dict[str, dict[str, float]] = field(default_factory=dict)  # per leading paper
+
+
+def fusion_features(pool: Pool, papers: list[str]) -> dict[str, dict[str, float]]:
+    """The fusion model's evidence for each of `papers`. A paper the dense search did not
+    reach is given the lowest cosine it did reach (its own is no higher); BM25 scores are
+    relative to the query's best, since their scale depends on the query's words."""
+    lowest_dense = min(pool.dense_best.values(), default=0.0)
+    top_keyword = max(pool.keyword_best.values(), default=0.0) or 1.0
+    # How much BM25 found per word of the query: a question in plain words matches only
+    # common words, weakly, and its BM25 ranking says little.
+    strength = top_keyword / max(pool.query_terms, 1)
+    dense = {p: pool.dense_best.get(p, lowest_dense) for p in papers}
+    top_dense = max(dense.values(), default=0.0)
+    top_sentence = max(pool.sentence.values(), default=0.0)
+
+    def reciprocal(rank: int | None) -> float:
+        return 1 / rank if rank else 0.0
+
+    features = {}
+    for paper_id in papers:
+        dense_rank, keyword_rank, sentence_rank = pool.ranks[paper_id]
+        sentence = pool.sentence.get(paper_id, lowest_dense)
+        features[paper_id] = {
+            "dense": dense[paper_id],
+            "sentence": sentence,
+            "keyword": pool.keyword_best.get(paper_id, 0.0) / top_keyword,
+            "keyword_strength": strength,
+            "keyword_strong": strength * pool.keyword_best.get(paper_id, 0.0) / top_keyword,
+            "dense_rank": reciprocal(dense_rank),
+            "keyword_rank": reciprocal(keyword_rank),
+            "sentence_rank": reciprocal(sentence_rank),
+            "dense_behind": top_dense - dense[paper_id],
+            "sentence_behind": top_sentence - sentence,
+            "title": float(paper_id in pool.titled),
+        }
+    return features

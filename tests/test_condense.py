@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from rag.condense import condense_offline, is_follow_up, mentioned, referents
 
 TITLES = [
@@ -37,9 +39,32 @@ def test_ordinals_pick_from_the_last_list():
     assert referents("What about the last one?", LIST_TURN, TITLES) == [TITLES[3]]
 
 
+def frequency(term: str) -> int:
+    """In how many papers of a small collection a term occurs: "mend" in one."""
+    return {"mend": 1, "memori": 3, "video": 2}.get(term, 0)
+
+
 def test_the_other_one_is_named_before_but_not_in_the_last_answer():
-    assert is_follow_up("And the other one?", TWO_THEN_ONE)
+    assert is_follow_up("And the other one?", TWO_THEN_ONE, TITLES, frequency)
     assert referents("And the other one?", TWO_THEN_ONE, TITLES) == [TITLES[1]]
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["How long does it take to train?", "which one uses real robots?", "and the second?"],
+)
+def test_a_question_that_leans_on_the_conversation_is_a_follow_up(question):
+    assert is_follow_up(question, LIST_TURN, TITLES, frequency)
+
+
+@pytest.mark.parametrize(
+    "question",
+    ["What is MEND?", "Which papers study reward overoptimization in RLHF?"],
+)
+def test_a_new_question_after_others_is_not_a_follow_up(question):
+    """However short: "What is MEND?" after a list on video names a paper of its own."""
+    assert not is_follow_up(question, LIST_TURN, TITLES, frequency)
+    assert not is_follow_up(question, [], TITLES, frequency)
 
 
 def test_it_is_the_first_paper_of_the_last_answer_and_both_is_all_of_them():
@@ -48,9 +73,6 @@ def test_it_is_the_first_paper_of_the_last_answer_and_both_is_all_of_them():
     assert referents("Which datasets did they evaluate it on?", LIST_TURN, TITLES) == [TITLES[2]]
 
 
-def test_a_question_that_stands_alone_refers_to_nothing():
-    question = "Which papers study reward overoptimization in RLHF?"
-    assert referents(question, LIST_TURN, TITLES) == []
-    assert condense_offline(question, LIST_TURN, TITLES) == question
+def test_a_follow_up_carries_the_subject_of_the_last_turn():
     follow_up = condense_offline("What does the second one find?", LIST_TURN, TITLES)
     assert TITLES[3] in follow_up and "video" in follow_up and TITLES[2] not in follow_up

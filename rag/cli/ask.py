@@ -88,8 +88,9 @@ def print_hits(hits: list[Hit]) -> None:
         console.print("[dim]No matching papers.[/]")
         return
     caption = (
-        "Ranked by fused score (reciprocal rank fusion of the dense and keyword rankings);"
-        " similarity is the cosine similarity of query and evidence, comparable across queries."
+        "Ranked by fused score (hybrid: the fusion model's chance that the paper is one sought,"
+        " from its dense, BM25 and best-sentence evidence; dense or keyword alone: reciprocal"
+        " rank); similarity is the cosine of query and evidence, comparable across queries."
     )
     table = Table(show_lines=True, caption=caption)
     for column in ("#", "fused", "similarity", "paper", "evidence"):
@@ -189,9 +190,15 @@ def export_conversation(target: str, answers: list[Answer]) -> None:
 
 
 def answerer_label(answer: Answer) -> str:
+    """Who answered, and how, when it is not a direct answer ("closest match: ...")."""
+    from rag.answer import OUTCOME_LABELS
+
     if answer.fell_back:
-        return "offline extractive (in place of the language model)"
-    return "offline extractive" if answer.answerer == "extractive" else answer.answerer
+        label = "offline extractive (in place of the language model)"
+    else:
+        label = "offline extractive" if answer.answerer == "extractive" else answer.answerer
+    outcome = OUTCOME_LABELS.get(answer.outcome)
+    return f"{label} · {outcome}" if outcome else label
 
 
 def print_sources(answer: Answer) -> None:
