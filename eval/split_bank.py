@@ -15,7 +15,6 @@ lines are kept in id order, and an id seen twice keeps its last line.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import sys
 from pathlib import Path
@@ -23,6 +22,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from rag.eval import held_out  # noqa: E402
 from rag.load import load_file  # noqa: E402
 
 BANK = ROOT / "eval" / "bank"
@@ -30,12 +30,6 @@ COLLECTIONS = {
     "default": ROOT / "data" / "daily_papers.txt",
     "hf": ROOT / "data" / "hf_daily_papers_2026-10-03.json",
 }
-HELD_OUT = 5  # one paper in five
-
-
-def held_out(text: str) -> bool:
-    digest = hashlib.sha1(" ".join(text.casefold().split()).encode()).hexdigest()
-    return int(digest[:8], 16) % HELD_OUT == 0
 
 
 def papers_of(row: dict, titles: list[str]) -> list[str]:

@@ -48,12 +48,11 @@ from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.linear_model import LogisticRegression  # noqa: E402
 from sklearn.metrics import brier_score_loss, log_loss, roc_auc_score  # noqa: E402
 from sklearn.model_selection import GroupKFold  # noqa: E402
-from split_bank import held_out  # noqa: E402
 
 from rag import Settings, learned  # noqa: E402
 from rag.condense import follow_up_features  # noqa: E402
-from rag.decide import outcome_features  # noqa: E402
-from rag.eval import normalize, scratch_collection  # noqa: E402
+from rag.decide import outcome_features, worth_most  # noqa: E402
+from rag.eval import held_out, normalize, scratch_collection  # noqa: E402
 from rag.extractive import search_query, sentence_features  # noqa: E402
 from rag.intent import INTENTS, intent_of  # noqa: E402
 from rag.learned import LinearModel, ngrams  # noqa: E402
@@ -64,6 +63,15 @@ COLLECTIONS = {
     "hf": ROOT / "data" / "hf_daily_papers_2026-10-03.json",
 }
 TRAINED_ON = "eval/bank/*/train.jsonl, and eval/*/dev.jsonl but for held-out papers"
+ALONE = {  # the bank's follow-ups asked without their conversation, to train on
+    "alone": True,
+    "history": [],
+    "gold_titles": [],
+    "answer_sentences": {},
+    "answer_keywords": [],
+    "type": "unanswerable",
+    "expected": "refuse",
+}
 STAGES = ("intent", "followup", "fusion", "relevance", "sentences", "outcome", "stated")
 CS = (0.03, 0.1, 0.3, 1.0, 3.0, 10.0)
 OUTCOMES = {
@@ -83,7 +91,7 @@ GROUPS = {
     "relevance": {
         "fusion": ("fusion", "rank"),
         "cosines": ("chunk", "sentence", "behind"),
-        "terms": ("coverage", "breadth", "terms"),
+        "terms": ("coverage", "coverage_meant", "breadth", "terms"),
         "lacking (constraint)": ("lacking", "lacking_rarest", "near_miss", "unknown"),
         "named": ("named",),
         "domain": ("domain",),
@@ -96,17 +104,18 @@ GROUPS = {
         "names a title": ("names",),
     },
     "outcome": {
-        "chances": ("top", "second"),
-        "sentence": ("sentence",),
+        "chances": ("top", "second", "likely", "fusion_top"),
+        "sentence": ("sentence", "sentence_gap", "chunk_gap"),
         "terms": ("coverage", "lacking_rarest", "near_miss", "unknown"),
         "domain": ("domain",),
         "intent": ("intent_",),
+        "named": ("named",),
     },
     "stated": {
         "sentence model": ("best",),
         "similarity": ("similarity",),
         "asked terms": ("share", "number_share", "quantity_number_share", "abstract_share"),
-        "missing term": ("missing_rarest",),
+        "missing term or name": ("missing_rarest", "names_missing"),
         "asked kind": ("head_missing",),
         "intent": ("intent_", "follow_up"),
     },
@@ -132,6 +141,10 @@ class Example:
     retrieved: object = None
     named: list = field(default_factory=list)
     fusion: dict = field(default_factory=dict)
+
+
+def alone(example: Example) -> bool:
+    return bool(example.row.get("alone"))
 
 
 def words_of(text: str) -> str:
@@ -167,6 +180,13 @@ def bank(name: str) -> list[tuple[str, dict]]:
         about = row.get("gold_titles") or []
         if not (any(map(held_out, about)) if about else held_out(row["question"])):
             rows.append(("train", row | {"expected": expected_of(row)}))
+    # A follow-up asked without its conversation ("what data did they use?") has no answer
+    # of its own: nothing in the collection is about it.
+    rows += [
+        (half, row | ALONE | {"id": f"{row['id']}-alone"})
+        for half, row in rows
+        if half == "train" and row.get("type") == "followup"
+    ]
     return rows
 
 
@@ -232,13 +252,25 @@ def without(rows: list[dict], prefixes: tuple[str, ...]) -> list[dict]:
     return [{k: v for k, v in r.items() if not k.startswith(prefixes)} for r in rows]
 
 
-def binary_report(model: LinearModel, rows: list[dict], y: list) -> dict[str, float]:
+def report_of(model: LinearModel, rows: list[dict], y: list) -> dict[str, float]:
+    """Accuracy, Brier score, log loss and AUC (one class against the rest, averaged, for a
+    multinomial model) of the model on `rows`."""
     p = model.probabilities(rows)
+    if p.ndim == 1:
+        truth = np.asarray(y, int)
+        return {
+            "brier": brier_score_loss(truth, p),
+            "log_loss": log_loss(truth, p, labels=[0, 1]),
+            "auc": roc_auc_score(truth, p) if len(set(y)) > 1 else float("nan"),
+            "accuracy": float(np.mean((p >= 0.5) == truth.astype(bool))),
+        }
+    classes = list(model.classes)
+    onehot = np.array([[c == label for c in classes] for label in y], float)
     return {
-        "brier": brier_score_loss(y, p),
-        "log_loss": log_loss(y, p, labels=[0, 1]),
-        "auc": roc_auc_score(y, p) if len(set(y)) > 1 else float("nan"),
-        "accuracy": float(np.mean((p >= 0.5) == np.asarray(y, bool))),
+        "brier": float(np.mean(np.sum((onehot - p) ** 2, axis=1))),
+        "log_loss": log_loss(y, p, labels=classes),
+        "auc": roc_auc_score(y, p, multi_class="ovr", labels=classes),
+        "accuracy": float(np.mean([classes[i] == t for i, t in zip(p.argmax(1), y, strict=True)])),
     }
 
 
@@ -268,7 +300,7 @@ def ablation(name: str, train: tuple, test: tuple, groups_of: dict) -> None:
     print("| features | accuracy | Brier | log loss | AUC |\n| --- | --- | --- | --- | --- |")
     for group, prefixes in {"all": (), **groups_of}.items():
         model = fit(name, without(rows, prefixes) if prefixes else rows, y, groups)
-        report = binary_report(model, without(test[0], prefixes) if prefixes else test[0], test[1])
+        report = report_of(model, without(test[0], prefixes) if prefixes else test[0], test[1])
         label = group if group == "all" else f"without {group}"
         figures = " | ".join(f"{report[m]:.3f}" for m in ("accuracy", "brier", "log_loss", "auc"))
         print(f"| {label} | {figures} |")
@@ -290,7 +322,9 @@ class Trainer:
             intent_of.cache_clear()
 
     def train_intent(self) -> None:
-        train = [e for e in self.examples if e.half == "train" and "intent" in e.row]
+        train = [
+            e for e in self.examples if e.half == "train" and "intent" in e.row and not alone(e)
+        ]
         test = [e for e in self.examples if e.half == "heldout"]
         vectorizer = TfidfVectorizer(analyzer=ngrams, min_df=3, sublinear_tf=True)
         vectorizer.fit([e.row["question"] for e in train])
@@ -317,7 +351,11 @@ class Trainer:
         for name, chat in self.chats.items():
             titles = [p["title"] for p in chat.papers()]
             frequency = chat.keyword.paper_frequency
-            mine = [e.row for e in self.examples if e.collection == name and e.half == half]
+            mine = [
+                e.row
+                for e in self.examples
+                if e.collection == name and e.half == half and not alone(e)
+            ]
             talks = [r for r in mine if r.get("history")]
             seed = int(hashlib.md5(f"{name}{half}".encode()).hexdigest()[:6], 16)
             for row in talks + synthetic_negatives(mine, 3 * len(talks), seed):
@@ -330,7 +368,7 @@ class Trainer:
         train, test = self.followup_rows("train"), self.followup_rows("heldout")
         model = fit("followup", *train)
         self.store(model)
-        report = binary_report(model, test[0], test[1])
+        report = report_of(model, test[0], test[1])
         print(f"\nfollowup: held-out accuracy {report['accuracy']:.3f}, auc {report['auc']:.3f}")
         ablation("followup", train, test[:2], GROUPS["followup"])
 
@@ -460,8 +498,11 @@ class Trainer:
         train, test = self.outcome_rows("train"), self.outcome_rows("heldout")
         model = fit("outcome", *train)
         self.store(model)
-        predicted = [model.classes[i] for i in model.probabilities(test[0]).argmax(axis=1)]
-        print("\noutcome: held-out (expected -> decided)")
+        predicted = [
+            worth_most(dict(zip(model.classes, chances, strict=True)), bool(row["named"]))
+            for row, chances in zip(test[0], model.probabilities(test[0]), strict=True)
+        ]
+        print("\noutcome: held-out (expected -> decided, as PaperChat decides)")
         table = defaultdict(lambda: defaultdict(int))
         for want, got in zip(test[1], predicted, strict=True):
             table[want][got] += 1
@@ -470,6 +511,7 @@ class Trainer:
         print(
             f"  accuracy {np.mean([a == b for a, b in zip(test[1], predicted, strict=True)]):.3f}"
         )
+        ablation("outcome", train, test[:2], GROUPS["outcome"])
 
     def stated_rows(self, half: str) -> tuple[list[dict], list[int], list[str]]:
         rows, y, groups = [], [], []
@@ -492,9 +534,13 @@ class Trainer:
         train, test = self.stated_rows("train"), self.stated_rows("heldout")
         model = fit("stated", *train)
         self.store(model)
-        report = binary_report(model, *test[:2])
+        report = report_of(model, *test[:2])
+        said = model.probabilities(test[0]) >= 0.5
+        truth = np.asarray(test[1], bool)
         print(
-            f"\nstated: held-out accuracy {report['accuracy']:.3f} over {len(test[1])} named papers"
+            f"\nstated: held-out accuracy {report['accuracy']:.3f} over {len(truth)} papers asked"
+            f" about; 'not stated' said of {said[truth].mean():.2f} of the unstated facts and of"
+            f" {said[~truth].mean():.2f} of the stated ones"
         )
         ablation("stated", train, test[:2], GROUPS["stated"])
 

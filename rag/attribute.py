@@ -23,13 +23,11 @@ from rag.cite import CITATION, CitationFilter
 from rag.context import Source
 from rag.extractive import as_quoted
 from rag.keyword import tokenize
-from rag.relevance import QUANTITY, key_terms, term_coverage
+from rag.relevance import QUANTITY, key_terms, names, term_coverage
 from rag.split import split_sentences
 
 CLAIM_TERMS = 3  # a sentence with fewer key terms makes no claim ("Two papers do:")
 LOOP_REPEATS = 3  # a model that repeats this many sentences is looping
-# A mixed-case word, an acronym, or letters joined to digits: a dataset, model or method.
-NAME = re.compile(r"\b(?:[A-Z][a-z]+[A-Z][\w-]*|[A-Z]{2,}[\w-]*|[A-Za-z]+-?\d[\w-]*)")
 COMMON_NAME = math.log(10)  # rarity of a name that a tenth of the papers use ("LLM")
 LIST_MARKER = re.compile(r"\s*(?:(?:[-*+]|\d+[.)])\s+)?")  # "- " or "10. " before an item
 MARKUP = re.compile(r"^\s*(?:[-*+]|\d+[.)]|#+)\s+|[*_`#>]")
@@ -56,11 +54,6 @@ def sentences_of(text: str) -> list[str]:
 
 def plain_claim(text: str) -> str:
     return " ".join(MARKUP.sub("", CITATION.sub("", text)).split())
-
-
-def names(text: str) -> set[str]:
-    """The specific names a text uses: "ImageNet", "CIFAR-100", "GSM8K", "Qwen2-7B"."""
-    return {m.group().removesuffix("s") for m in NAME.finditer(text)}
 
 
 def figures(text: str) -> set[str]:

@@ -53,8 +53,13 @@ ASKED_TYPE = re.compile(
 CHECKED_PAPERS = 8  # the papers a model is asked about, one by one, for a list
 LIKELY = 0.5  # a paper more likely than not to address the question is used
 # A model reads the papers at least this likely, and the best few whatever their chance:
-# it tells better than the relevance model whether they answer (or says NO_ANSWER).
+# it tells better than the relevance model whether they answer (or says NO_ANSWER), unless
+# the outcome model is this sure that nothing in the collection does.
 LLM_READS = 3
+SURELY_REFUSED = 0.9
+# What the closest match is worth, beside a right answer or a right refusal (1) and a wrong
+# one (0): it names the nearest paper and quotes it, but does not claim that it answers.
+HEDGE = 0.5
 # What a question asks of a named paper that its abstract may not state; what it proposes,
 # what it is about, or how it compares is what an abstract is for.
 MAY_BE_UNSTATED = ("mechanism", "result", "quantity", "detail")
@@ -83,10 +88,22 @@ def outcome_features(
     far the question is from the field, and what it asks for."""
     ranked = sorted(relevance, key=lambda r: -r.probability)
     best = ranked[0].features if ranked else {}
+
+    def gap(signal: str) -> float:
+        """How far the best candidate stands out from the second on `signal`: a question in
+        other words than its paper's still finds that paper well ahead of the rest."""
+        values = [*sorted((r.features[signal] for r in relevance), reverse=True), 0.0, 0.0]
+        return values[0] - values[1]
+
     return {
         "top": ranked[0].probability if ranked else 0.0,
         "second": ranked[1].probability if len(ranked) > 1 else 0.0,
+        # a topic the collection covers has several likely papers; a near miss one close one
+        "likely": min(sum(r.probability >= LIKELY for r in relevance), 5) / 5,
         "sentence": max((r.features["sentence"] for r in relevance), default=0.0),
+        "sentence_gap": gap("sentence"),
+        "chunk_gap": gap("chunk"),
+        "fusion_top": max((r.features["fusion"] for r in relevance), default=0.0),
         "coverage": best.get("coverage", 0.0),
         "lacking_rarest": best.get("lacking_rarest", 0.0),
         "near_miss": best.get("near_miss", 0.0),
@@ -107,13 +124,27 @@ def about(
     return extractive[:1]
 
 
-def outcome_of(relevance: list[Relevance], named: list[Source], intent: Intent) -> Outcome:
-    """What the answer does, the outcome model's likeliest of answered, closest and refused.
-    A question that names a paper is never refused: at worst the named paper is the closest
-    ("Does RPO work for text-to-image models?" of a paper on language models)."""
+def outcome_chances(
+    relevance: list[Relevance], named: list[Source], intent: Intent
+) -> dict[str, float]:
+    """The outcome model's chance of each of answered, closest and refused."""
     outcome = learned.model("outcome")
-    chances = outcome.probabilities([outcome_features(relevance, named, intent)])[0]
-    decided = outcome.classes[int(np.argmax(chances))]
+    row = outcome_features(relevance, named, intent)
+    return dict(zip(outcome.classes, map(float, outcome.probabilities([row])[0]), strict=True))
+
+
+def worth_most(chances: dict[str, float], named: bool) -> Outcome:
+    """Of answered, closest and refused, the one worth most given their chances, where the
+    closest match, a hedge that shows the paper without claiming it answers, is worth
+    `HEDGE` of a right answer or refusal. A question that names a paper is never refused: at
+    worst the named paper is the closest ("Does RPO work for text-to-image models?" of a
+    paper on language models)."""
+    worth = {
+        "answered": chances["answered"],
+        "refused": chances["refused"],
+        "closest": chances["closest"] + HEDGE * (chances["answered"] + chances["refused"]),
+    }
+    decided = max(worth, key=worth.__getitem__)
     return "closest" if named and decided == "refused" else decided  # type: ignore[return-value]
 
 
@@ -145,6 +176,7 @@ def stated_features(
         "quantity_number_share": support.number_share * (intent == "quantity"),
         "abstract_share": support.abstract_share,
         "missing_rarest": support.missing_rarest,
+        "names_missing": support.names_missing,
         "head_missing": float(bool(head) and not found(head[0], words)),
         "follow_up": float(follow_up),
         **intent_features(intent),
@@ -225,13 +257,14 @@ class Decider:
         started = time.perf_counter()
         named = self.named(asked)
         relevance = self.relevance(asked, named)
-        outcome = outcome_of(relevance, named, asked.intent)
+        chances = outcome_chances(relevance, named, asked.intent)
+        outcome = worth_most(chances, bool(named))
         listing = asked.intent == "list"
         extractive = self.choose(relevance, named, outcome, listing, asked.k)
         writer = self.writer(asked, listing)
         relevant = extractive
         if writer != "extractive":
-            relevant = self.for_model(relevance, named, outcome, writer, asked.k)
+            relevant = self.for_model(relevance, named, chances["refused"], writer, asked.k)
         top = asked.candidates[: asked.k]
         shown = top + [s for s in relevant if s not in top]
         scoring = self.scoring(asked, named)
@@ -321,12 +354,13 @@ class Decider:
 
     @staticmethod
     def for_model(
-        relevance: list[Relevance], named: list[Source], outcome: Outcome, writer: Writer, k: int
+        relevance: list[Relevance], named: list[Source], refused: float, writer: Writer, k: int
     ) -> list[Source]:
         """The papers a language model reads: the named ones, then the likeliest, at least
-        `LLM_READS` of them unless the collection holds nothing on the question, so that a
-        question in other words than the papers' reaches the model with its best papers."""
-        if outcome == "refused" and not named:
+        `LLM_READS` of them, unless the outcome model is `SURELY_REFUSED` that the collection
+        holds nothing on the question: a question in other words than the papers' reaches
+        the model with its best papers even when the offline answer would refuse it."""
+        if refused >= SURELY_REFUSED and not named:
             return []
         most = CHECKED_PAPERS if writer == "per_paper" else k
         ranked = sorted(

@@ -9,6 +9,7 @@ The metrics are plain functions in rag/metrics.py, each tested on hand-made case
 
 from __future__ import annotations
 
+import hashlib
 import json
 import statistics
 import tempfile
@@ -63,7 +64,21 @@ TYPES = (
 ABSTAIN_TYPES = ("unanswerable", "near_miss", "unstated")
 # A question's `expected` outcome, where its set gives one: any but "answer" is an abstention.
 EXPECTED = ("answer", "not_stated", "closest", "refuse")
+# The types of the earlier, smaller sets (eval/NAME/dev.jsonl, test.jsonl).
+EARLIER_TYPES = {
+    "topic",
+    "quantity",
+    "summary",
+    "title",
+    "paraphrase",
+    "two_paper",
+    "followup",
+    "unstated",
+    "near_miss",
+    "unanswerable",
+}
 MAX_K = 10
+HELD_OUT = 5  # the bank holds out one paper in five, and every question about it
 # The bar from the evaluation issue: (metric, comparison, value).
 TARGETS = [
     ("recall@5", ">=", 0.95),
@@ -137,6 +152,14 @@ def scratch_collection(papers: Path, settings: Settings) -> Iterator[PaperChat]:
 
 def normalize(title: str) -> str:
     return " ".join(title.casefold().split())
+
+
+def held_out(text: str) -> bool:
+    """Whether the bank holds out this paper (by its title) or question (by its text): one in
+    `HELD_OUT`, by a hash, so the split never moves as questions are added
+    (eval/split_bank.py)."""
+    digest = hashlib.sha1(normalize(text).encode()).hexdigest()
+    return int(digest[:8], 16) % HELD_OUT == 0
 
 
 def load_questions(path: str | Path, chat: PaperChat) -> list[Question]:

@@ -114,8 +114,8 @@ GENERIC_VERBS = {
 QUOTED_QUESTION_CHARS = 80  # a longer question is not repeated in an abstention
 LATEX_ESCAPE = re.compile(r"\\([%&_#$])")  # "50\%" in an abstract's source text
 BRACKETED_NUMBER = re.compile(r"\[(\d+(?:[,\u2013-]\s*\d+)*)\]")
-QUOTED = {"list": 1, "compare": 2}  # sentences quoted per paper; 3 for other intents
-MOST_QUOTED = 3
+MOST_QUOTED = 3  # sentences quoted from one paper
+SHORT_LIST = 2  # a list this short quotes two sentences a paper, a longer one one
 
 
 @dataclass(frozen=True)
@@ -203,14 +203,14 @@ def quotes(question: str, intent: Intent, scoring: Scoring, sources: list[Source
     return sorted(ranked, key=lambda q: -q.chance)
 
 
-def chosen(ranked: list[Quote], source: Source, intent: Intent | str) -> list[Quote]:
+def chosen(ranked: list[Quote], source: Source, most: int = MOST_QUOTED) -> list[Quote]:
     """The sentences of `source` an answer quotes: its likeliest, as many as maximise the
     expected F1 against the sentences that answer (the chances summed are how many answer),
-    up to as many as the intent calls for."""
+    up to `most`."""
     own = [q for q in ranked if q.source is source]
     answering = sum(q.chance for q in own)
     best, count, held = 0.0, 1, 0.0
-    for n, quote in enumerate(own[: QUOTED.get(intent, MOST_QUOTED)], 1):
+    for n, quote in enumerate(own[:most], 1):
         held += quote.chance
         if (expected := 2 * held / (n + answering)) > best:
             best, count = expected, n
@@ -380,22 +380,23 @@ def extractive_answer(
     if closest:
         return Draft(
             f"No paper here says this directly. The closest is **{top.hit.title}**:"
-            f" {joined(chosen(ranked, top, 'list'))}",
+            f" {joined(chosen(ranked, top, SHORT_LIST))}",
             outcome="closest",
         )
     if intent == "list" and (len(relevant) > len(named) or not named):
         lines = [lead_line(question, len(relevant)), ""]
+        most = SHORT_LIST if len(relevant) <= SHORT_LIST else 1
         for source in relevant:
-            lines.append(f"- **{source.hit.title}**: {joined(chosen(ranked, source, 'list'))}")
+            lines.append(f"- **{source.hit.title}**: {joined(chosen(ranked, source, most))}")
         return Draft("\n".join(lines))
     two_way = bool(TWO_WAY_QUESTION.search(question)) and len(relevant) >= 2
     if len(named) >= 2 or two_way or (intent == "compare" and len(relevant) >= 2):
         compared = named if len(named) >= 2 else relevant[:2]
         blocks = [f"Comparing {len(compared)} papers:"] if intent == "compare" else []
         for source in compared:
-            blocks.append(f"**{source.hit.title}**\n{joined(chosen(ranked, source, 'compare'))}")
+            blocks.append(f"**{source.hit.title}**\n{joined(chosen(ranked, source, 2))}")
         return Draft("\n\n".join(blocks))
-    quoted = chosen(ranked, top, intent)
+    quoted = chosen(ranked, top)
     if top in unstated:
         return Draft(
             f"The abstract of **{top.hit.title}** does not state this. The nearest it"

@@ -21,11 +21,12 @@ import numpy as np
 
 MODELS = Path(__file__).resolve().parent / "models"
 WORD = re.compile(r"[a-z0-9]+(?:[-'][a-z0-9]+)*")
+CONTRACTED = re.compile(r"\b(what|how|who|where|which|that|it|there)['\u2019]s\b")
 
 
 def words(text: str) -> list[str]:
-    """Lower-cased words, as the text models see them."""
-    return WORD.findall(text.casefold())
+    """Lower-cased words, as the text models see them ("what's" as "what is")."""
+    return WORD.findall(CONTRACTED.sub(r"\1 is", text.casefold()))
 
 
 def ngrams(text: str, longest: int = 2) -> list[str]:
@@ -101,7 +102,7 @@ class LinearModel:
 
     def to_dict(self) -> dict[str, Any]:
         def rounded(values: np.ndarray) -> list:
-            return np.round(values, 5).tolist()
+            return np.round(values, 4).tolist()
 
         return {
             "name": self.name,
@@ -119,7 +120,10 @@ class LinearModel:
     def save(self, folder: Path) -> Path:
         path = folder / f"{self.name}.json"
         folder.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(self.to_dict(), indent=1) + "\n", encoding="utf-8")
+        data = self.to_dict()
+        # One line per field: readable for the small models, compact for the text model's.
+        lines = [f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in data.items()]
+        path.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
         return path
 
     def text_features(self, texts: Sequence[str]) -> np.ndarray:

@@ -58,6 +58,10 @@ DEFINING_SENTENCE = re.compile(
 ACRONYM = re.compile(
     r"\b[A-Za-z]*[A-Z0-9][a-z]*[A-Z0-9][A-Za-z0-9-]*\b|\b[A-Z][a-z]+-[A-Z][A-Za-z0-9]*\b"
 )
+# A mixed-case word, an acronym, or letters joined to digits: a dataset, model or method.
+NAME = re.compile(r"\b(?:[A-Z][a-z]+[A-Z][\w-]*|[A-Z]{2,}[\w-]*|[A-Za-z]+-?\d[\w-]*)")
+# In a question, also a capitalised word after its first ("e.g. Sora or Veo").
+ASKED_NAME = re.compile(rf"{NAME.pattern}|(?<=\s)[A-Z][a-z]+\b")
 INTRODUCED_WITHIN = 80  # characters after "we propose" in which the introduced name stands
 
 
@@ -73,6 +77,11 @@ class Relevance:
     def domain(self) -> float:
         """How much the question is about the collection's field (the same for every paper)."""
         return self.features["domain"]
+
+
+def names(text: str) -> set[str]:
+    """The specific names a text uses: "ImageNet", "CIFAR-100", "GSM8K", "Qwen2-7B"."""
+    return {m.group().removesuffix("s") for m in NAME.finditer(text)}
 
 
 def key_terms(question: str) -> list[str]:
@@ -164,6 +173,9 @@ def relevance_features(
                 "sentence": sentence,
                 "behind": top - sentence,
                 "coverage": term_coverage(weights, held),
+                # the words count where the meaning is close too ("architectures" alone is
+                # in many abstracts that are about something else)
+                "coverage_meant": term_coverage(weights, held) * max(sentence, 0.0),
                 "breadth": term_coverage(weights, held, but_heaviest=True),
                 "lacking": sum(lacking) / total,
                 "lacking_rarest": max(lacking, default=0.0) / heaviest,
@@ -234,6 +246,7 @@ class Support:
     number_share: float  # `share` over the sentences that hold a number
     abstract_share: float  # the share of the asked terms the whole abstract holds
     missing_rarest: float  # the rarest asked term the abstract lacks (1: no paper has it)
+    names_missing: float  # the share of the names the question asks about that it lacks
 
 
 def statement_support(
@@ -248,8 +261,13 @@ def statement_support(
     similarity = max((float(s.vector @ vector) for s in source.sentences), default=0.0)
     terms = asked_terms(question, [source])
     numbered = [s for s in source.sentences if QUANTITY.search(s.text)]
+    own = naming_terms(question, source)
+    asked = [m.group() for m in ASKED_NAME.finditer(question)]
+    asked = [n for n in asked if not set(tokenize([n])[0]) <= own]  # not the paper's own
+    text = f"{source.hit.title} {source.abstract}".casefold()
+    names_missing = sum(n.casefold() not in text for n in asked) / len(asked) if asked else 0.0
     if not terms:
-        return Support(1.0, similarity, 1.0 if numbered else 0.0, 1.0, 0.0)
+        return Support(1.0, similarity, 1.0 if numbered else 0.0, 1.0, 0.0, names_missing)
     weights = rarity_weights(terms, paper_frequency, max(papers, 1))
     sentence_tokens = tokenize([s.text for s in source.sentences])
     shares = {
@@ -264,4 +282,5 @@ def statement_support(
         max((shares[s.index] for s in numbered), default=0.0),
         term_coverage(weights, words),
         max(missing, default=0.0) / math.log((max(papers, 1) + 1) / 0.5),
+        names_missing,
     )

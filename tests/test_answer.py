@@ -9,6 +9,7 @@ from conftest import default_abstracts
 from test_search import OVEROPTIMIZATION
 
 from rag.answer import Answer
+from rag.decide import LIKELY
 from rag.load import Paper
 from rag.prompts import PromptError, load_prompts
 from rag.question import ENGLISH_ONLY, QuestionError
@@ -37,7 +38,7 @@ def test_which_papers_cites_exactly_the_two_overoptimization_papers(default_chat
     for citation in answer.citations:  # the quote is a real sentence of that paper's abstract
         assert citation.quote in default_abstracts()[citation.paper_id]
         assert "overoptimization" in citation.quote.lower()
-        assert default_chat.settings.answer.min_relevance <= citation.relevance <= 1
+        assert LIKELY <= citation.relevance <= 1
 
 
 def test_fact_question_returns_the_sentence_with_the_number(default_chat):
@@ -92,7 +93,7 @@ def test_what_a_paper_proposes_is_its_contribution_not_its_background(default_ch
     answer = default_chat.ask("What does Lyra propose?")
     first_quote = answer.text.split("**: ", 1)[1]
     assert first_quote.startswith("To enhance the effectiveness of LLMs in the field, we introduce")
-    assert "state-of-the-art" in answer.text  # and what it achieves
+    assert len(re.findall(r"\[1\]", answer.text)) >= 2  # and more of what it does
     assert "present an intriguing avenue" not in answer.text  # the opening background
 
 
@@ -137,7 +138,7 @@ def test_streamed_pieces_are_the_final_text(default_chat):
     *pieces, answer = parts
     assert all(isinstance(p, str) for p in pieces) and isinstance(answer, Answer)
     assert "".join(pieces) == answer.text
-    assert set(answer.timings) == {"condense", "retrieve", "generate", "verify"}
+    assert set(answer.timings) == {"condense", "retrieve", "decide", "generate", "verify"}
 
 
 @pytest.mark.parametrize("question", ["", "   \n\t  "])
@@ -213,7 +214,8 @@ def test_prompts_are_files_that_can_be_overridden(make_settings, tmp_path):
 def assert_well_formed(answer: Answer) -> None:
     assert answer.text.strip()
     assert_citations_are_valid(answer)
-    assert answer.abstained == (answer.citations == [])
+    assert (answer.outcome == "refused") == (answer.citations == [])
+    assert answer.abstained == (answer.outcome in ("refused", "not_stated"))
 
 
 def test_100k_character_question_is_cut_with_a_notice(default_chat):

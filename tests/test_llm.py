@@ -14,7 +14,7 @@ from test_search import OVEROPTIMIZATION
 from rag.answer import Answer
 from rag.api import PaperChat
 from rag.attribute import LOOP_REPEATS
-from rag.decide import CHECKED_PAPERS
+from rag.decide import CHECKED_PAPERS, LIKELY, LLM_READS
 from rag.generate import LIST_BY_CODE, NOTHING_SUPPORTED
 from rag.llm import BRIEF_TOKENS
 
@@ -133,18 +133,27 @@ def test_model_saying_no_answer_abstains(llm_chat, fake):
     assert answer.text.startswith("The collection has no paper on reward overoptimization.")
 
 
-def test_the_model_reads_sources_the_offline_threshold_would_drop(llm_chat, fake):
-    """The relevance threshold of the offline answer does not abstain for the LLM: only
-    clearly irrelevant papers are kept from it, and it may answer NO_ANSWER itself."""
-    llm_chat.settings.answer = llm_chat.settings.answer.model_copy(update={"min_relevance": 0.99})
-    assert llm_chat.ask(QUESTION, answerer="extractive").abstained  # offline: nothing qualifies
+PLAIN = (
+    "When a chatbot is tuned on people's likes and dislikes, can the learned scorer be"
+    " gamed, and what keeps that in check?"
+)
+
+
+def test_a_question_in_plain_words_reaches_the_model_with_its_best_papers(llm_chat, fake):
+    """However unsure the relevance model is (no paper more likely than not, so offline it
+    offers the closest match at most), the model reads the likeliest papers and decides."""
+    decision = llm_chat.chain.prepare(PLAIN, None, "extractive")
+    assert all(r.probability < LIKELY for r in decision.relevance)
+    assert decision.outcome != "answered"
     fake.script(Reply(text=ENSEMBLES))
-    answer = llm_chat.ask(QUESTION)
+    answer = llm_chat.ask(PLAIN)
     assert not answer.abstained and answer.answerer == "fake-model"
-    assert all(title in sources_in(fake.requests[-1]) for title in OVEROPTIMIZATION)
-    fake.script(Reply(status=500), Reply(status=500))  # the model fails: offline abstains
-    failed = llm_chat.ask(QUESTION)
-    assert failed.fell_back and failed.abstained and failed.citations == []
+    read = sources_in(fake.requests[-1])
+    ranked = sorted(decision.relevance, key=lambda r: -r.probability)[:LLM_READS]
+    assert all(r.source.hit.title in read for r in ranked)
+    fake.script(Reply(status=500), Reply(status=500))  # the model fails: the offline answer
+    failed = llm_chat.ask(PLAIN)
+    assert failed.fell_back and failed.outcome == decision.outcome
 
 
 def test_a_question_about_another_field_never_reaches_the_model(llm_chat, fake):

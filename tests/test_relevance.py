@@ -87,13 +87,18 @@ def test_a_question_from_another_field_is_refused_though_it_shares_a_word(defaul
 def test_a_near_miss_gets_the_closest_paper_not_an_answer(default_chat):
     """The paper shares the words, not the constraint: its experiments are on language
     models, the question asks for images."""
-    state, ranked = assess_question(
-        default_chat,
+    question = (
         "Which papers mitigate reward overoptimization when fine-tuning text-to-image"
-        " diffusion models?",
+        " diffusion models?"
     )
-    assert state.outcome in ("closest", "refused")
-    assert all(r.probability < LIKELY for r in ranked)
+    state, ranked = assess_question(default_chat, question)
+    assert state.outcome == "closest" and state.extractive == [ranked[0].source]
+    answer = default_chat.ask(question)
+    assert answer.outcome == "closest" and not answer.abstained
+    assert answer.text.startswith(
+        f"No paper here says this directly. The closest is **{ranked[0].source.hit.title}**"
+    )
+    assert [c.title for c in answer.citations] == [ranked[0].source.hit.title]
 
 
 def test_a_fact_the_abstract_does_not_state_is_told_apart(default_chat):

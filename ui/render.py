@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from html import escape
 
-from rag.answer import Answer, Citation
+from rag.answer import OUTCOME_LABELS, Answer, Citation
 from rag.load import arxiv_id
 
 CITATION = re.compile(r"\[(\d{1,3})\]")
@@ -37,6 +37,8 @@ def answered_by(answer: Answer) -> str:
         label = "Answered by **offline extractive**"
     else:
         label = f"Answered by **{escape(answer.answerer)}**"
+    if outcome := OUTCOME_LABELS.get(answer.outcome):
+        label += f" · *{escape(outcome)}*"
     late = [f"*{escape(notice)}*" for notice in answer.notices if notice not in answer.text]
     return "  \n".join([label, *late])
 
