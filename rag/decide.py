@@ -52,6 +52,7 @@ ASKED_TYPE = re.compile(
 )
 CHECKED_PAPERS = 8  # the papers a model is asked about, one by one, for a list
 LIKELY = 0.5  # a paper more likely than not to address the question is used
+CLOSEST_LISTED = 3  # the papers a list's closest match names at most
 # A model reads the papers at least this likely, and the best few whatever their chance:
 # it tells better than the relevance model whether they answer (or says NO_ANSWER), unless
 # the outcome model is this sure that nothing in the collection does.
@@ -336,21 +337,26 @@ class Decider:
         relevance: list[Relevance], named: list[Source], outcome: Outcome, listing: bool, k: int
     ) -> list[Source]:
         """The papers an offline answer uses, in the order it leads with them: the named ones,
-        then those likely to address the question (all of them for a list, else at most `k`,
-        and the likeliest even when none is likely); for the closest match, the likeliest
-        alone; none for a refusal."""
+        then, for a list, as many of the likeliest as maximise the expected F1 of the list;
+        otherwise those likely to address the question (at most `k`, and the likeliest even
+        when none is likely). The closest match: the named paper or the likeliest, or for a
+        list the likeliest few (`CLOSEST_LISTED` at most). None for a refusal."""
         ranked = sorted(
             (r for r in relevance if r.source not in named), key=lambda r: -r.probability
         )
-        likely = [r.source for r in ranked if r.probability >= LIKELY]
+        chances = [r.probability for r in ranked]
         if outcome == "closest":
-            return (named or [r.source for r in ranked])[:1]
+            if named or not listing:
+                return (named or [r.source for r in ranked])[:1]
+            return [r.source for r in ranked[: learned.best_cut(chances, CLOSEST_LISTED)]]
+        likely = [r.source for r in ranked if r.probability >= LIKELY]
         if named:
             return named + (likely if listing else [])
         if outcome == "refused" or not ranked:
             return []
-        chosen = likely or [ranked[0].source]
-        return chosen if listing else chosen[:k]
+        if listing:
+            return [r.source for r in ranked[: learned.best_cut(chances, len(ranked))]]
+        return (likely or [ranked[0].source])[:k]
 
     @staticmethod
     def for_model(

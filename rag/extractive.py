@@ -205,16 +205,9 @@ def quotes(question: str, intent: Intent, scoring: Scoring, sources: list[Source
 
 def chosen(ranked: list[Quote], source: Source, most: int = MOST_QUOTED) -> list[Quote]:
     """The sentences of `source` an answer quotes: its likeliest, as many as maximise the
-    expected F1 against the sentences that answer (the chances summed are how many answer),
-    up to `most`."""
+    expected F1 against the sentences that answer, up to `most`."""
     own = [q for q in ranked if q.source is source]
-    answering = sum(q.chance for q in own)
-    best, count, held = 0.0, 1, 0.0
-    for n, quote in enumerate(own[:most], 1):
-        held += quote.chance
-        if (expected := 2 * held / (n + answering)) > best:
-            best, count = expected, n
-    return own[:count]
+    return own[: learned.best_cut([q.chance for q in own], most)]
 
 
 def search_query(question: str) -> str:
@@ -377,6 +370,11 @@ def extractive_answer(
     """
     ranked = quotes(question, intent, scoring, relevant)
     top = relevant[0]
+    if closest and len(relevant) > 1:
+        lines = ["No paper here says this directly. The closest are:", ""]
+        for source in relevant:
+            lines.append(f"- **{source.hit.title}**: {joined(chosen(ranked, source, 1))}")
+        return Draft("\n".join(lines), outcome="closest")
     if closest:
         return Draft(
             f"No paper here says this directly. The closest is **{top.hit.title}**:"

@@ -9,7 +9,6 @@ a model is its features' names, their standardization, and the coefficients.
 from __future__ import annotations
 
 import json
-import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -122,7 +121,9 @@ class LinearModel:
         folder.mkdir(parents=True, exist_ok=True)
         data = self.to_dict()
         # One line per field: readable for the small models, compact for the text model's.
-        lines = [f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in data.items()]
+        lines = [
+            f"{json.dumps(k)}: {json.dumps(v, separators=(',', ':'))}" for k, v in data.items()
+        ]
         path.write_text("{\n" + ",\n".join(lines) + "\n}\n", encoding="utf-8")
         return path
 
@@ -180,6 +181,14 @@ def model(name: str) -> LinearModel:
     return LinearModel.from_dict(json.loads((MODELS / f"{name}.json").read_text("utf-8")))
 
 
-def logit(p: float) -> float:
-    p = min(max(p, 1e-6), 1 - 1e-6)
-    return math.log(p / (1 - p))
+def best_cut(chances: Sequence[float], most: int) -> int:
+    """How many of the likeliest items (`chances` best first, each the chance that it is
+    one sought) to give, at least one and at most `most`: as many as maximise the expected
+    F1 against the items sought, whose expected number is the chances' sum."""
+    sought = sum(chances)
+    best, count, held = 0.0, 1, 0.0
+    for n, chance in enumerate(chances[:most], 1):
+        held += chance
+        if sought and (expected := 2 * held / (n + sought)) > best:
+            best, count = expected, n
+    return count

@@ -34,6 +34,13 @@ def test_ngrams_mark_the_start_and_pair_the_words():
     ]
 
 
+def test_the_best_cut_maximises_the_expected_f1():
+    assert learned.best_cut([0.9, 0.1, 0.05], 5) == 1  # one sure item
+    assert learned.best_cut([0.8, 0.7, 0.6, 0.1], 5) == 3  # three likely ones
+    assert learned.best_cut([0.3, 0.3, 0.3, 0.3], 2) == 2  # no more than asked
+    assert learned.best_cut([0.0, 0.0], 3) == 1  # at least one
+
+
 def test_a_binary_model_gives_scikit_learns_probabilities(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3)) * [1, 5, 0.1] + [0, 2, 1]
