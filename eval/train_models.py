@@ -54,7 +54,7 @@ from rag.condense import follow_up_features  # noqa: E402
 from rag.decide import outcome_features, worth_most  # noqa: E402
 from rag.eval import held_out, normalize, scratch_collection  # noqa: E402
 from rag.extractive import search_query, sentence_features  # noqa: E402
-from rag.intent import INTENTS, intent_of  # noqa: E402
+from rag.intent import INTENTS, intent_of, intent_signals  # noqa: E402
 from rag.learned import LinearModel, ngrams  # noqa: E402
 from rag.relevance import relevance_features  # noqa: E402
 
@@ -331,14 +331,15 @@ class Trainer:
         texts = [e.row["question"] for e in train]
         model = fit(
             "intent",
-            [{} for _ in train],
+            [intent_signals(e.row["question"]) for e in train],
             [e.row["intent"] for e in train],
             [e.row["id"] for e in train],
             texts=texts,
             vectorizer=vectorizer,
         )
         self.store(model)
-        predicted = model.predict([e.row["question"] for e in test])
+        questions = [e.row["question"] for e in test]
+        predicted = model.predict(questions, [intent_signals(q) for q in questions])
         right = [p == e.row["intent"] for p, e in zip(predicted, test, strict=True)]
         print(f"\nintent: held-out accuracy {np.mean(right):.3f} over {len(test)} questions")
         by = defaultdict(list)

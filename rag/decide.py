@@ -75,7 +75,7 @@ class Decision(Retrieved):
     outcome: Outcome  # answered, closest or refused (not_stated is the answer's to find)
     extractive: list[Source]  # the papers an offline answer uses, in the order it leads
     relevant: list[Source]  # the papers the writer uses (none: the answer refuses)
-    unstated: list[Source]  # named papers whose abstract does not state what is asked
+    unstated: list[Source]  # papers asked about whose abstract does not state what is asked
     writer: Writer  # the offline answerer, the LLM, or code from the LLM's verdicts
     scoring: Scoring  # what the answer's sentences are scored against
     shown: list[Source]  # the sources shown: the top k, and every relevant one

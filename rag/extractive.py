@@ -20,7 +20,7 @@ import numpy as np
 from rag import learned
 from rag.answer import Outcome
 from rag.context import Source
-from rag.intent import Intent
+from rag.intent import MEASURES, Intent
 from rag.keyword import tokenize
 from rag.relevance import ACRONYM, DEFINING_SENTENCE, QUANTITY, found, introduces, title_head
 from rag.store import StoredSentence
@@ -44,26 +44,6 @@ INJECTION = re.compile(
     r"|\bsystem prompt\b|\byou are now\b|\brespond only with\b",
     re.IGNORECASE,
 )
-# What a "how accurate / how fast / how many" question measures, and how a sentence states it.
-MEASURES = [
-    (
-        re.compile(r"\baccura|\bprecis|\berror rate", re.I),
-        re.compile(r"accura|precision|recall|\bf1\b|%", re.I),
-    ),
-    (
-        re.compile(r"\bhow (?:fast|quickly)|\bspeed", re.I),
-        re.compile(r"fast|speed|latenc|throughput|\d\s*[x\u00d7]", re.I),
-    ),
-    (
-        re.compile(
-            r"\bby how much|\bhow much\b.*\b(?:reduc|shorten|improv|increas|decreas|sav|cut"
-            r"|lower|rais|boost|gain)|\bwhat (?:fraction|share|percentage|proportion)",
-            re.I,
-        ),
-        re.compile(r"\d\s*(?:%|\u00d7|x\b|times|fold|percent)|\bhalf\b", re.I),
-    ),
-    (re.compile(r"\bhow (?:many|much|often|large|big)|\bnumber of", re.I), QUANTITY),
-]
 # The roles a sentence plays in an abstract: what is proposed, what was found, the background.
 PROPOSAL = re.compile(
     r"\b(?:we|this (?:paper|work|study))\s+(?:\w+\s+){0,2}?(?:propose|introduce|present"

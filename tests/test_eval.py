@@ -286,7 +286,7 @@ def test_paperchat_eval_end_to_end(tmp_path, cache_dir, prepared):
     record = next(r for r in results["records"] if r["id"] == "f1" and r["config"] == "hybrid")
     assert record["cited_titles"] == SMALL_SET[1]["gold_titles"]
     assert record["metrics"]["keyword_hit"] == 1.0 and "55.3%" in record["answer"]
-    assert set(record["timings"]) == {"condense", "retrieve", "generate", "verify"}
+    assert set(record["timings"]) == {"condense", "retrieve", "decide", "generate", "verify"}
     hybrid = results["summary"]["hybrid"]
     assert hybrid["abstention_accuracy"] == 1.0 and hybrid["invalid_citations"] == 0
     assert hybrid["recall@5"] == 1.0 and hybrid["mrr"] == 1.0
