@@ -71,8 +71,8 @@ def condense(
     started = time.perf_counter()
     question, history = asked.question, asked.history
     standalone, referred, rewritten = question, [], False
-    if history and is_follow_up(question, history, titles(), paper_frequency):
-        known = titles()
+    known = titles() if history else []
+    if is_follow_up(question, history, known, paper_frequency):
         referred = referents(question, history, known)
         standalone = condense_offline(question, history, known)
         if asked.use_llm and llm is not None:

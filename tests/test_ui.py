@@ -8,12 +8,12 @@ import os
 import re
 import shutil
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
 from conftest import DEFAULT_COLLECTION, HF_JSON, ROOT, free_port, write_jsonl
 from fake_openai import FakeOpenAI, Reply
-from playwright.sync_api import expect
 from test_search import OVEROPTIMIZATION
 
 from rag.api import PaperChat
@@ -309,9 +309,13 @@ COUNTS_ALONE = re.compile(r"^\s*\d+ papers, \d+ chunks, from \d+ file\(s\)\. Sho
 
 def settled_counts(counts) -> str:
     """The Collection counts once no event that refreshes them is pending (a queue position
-    or a progress timer, "0.2s", shows in their place meanwhile)."""
-    expect(counts).to_have_text(COUNTS_ALONE, timeout=30_000)
-    return counts.inner_text()
+    or a progress timer, "0.2s", shows in their place meanwhile). The text is read once per
+    try and returned as read: a refresh may start again between a wait and a second read."""
+    deadline = time.monotonic() + 30
+    while not COUNTS_ALONE.match(text := counts.inner_text()):
+        assert time.monotonic() < deadline, f"the counts never settled: {text!r}"
+        time.sleep(0.1)
+    return text
 
 
 def test_oversized_upload_is_refused(server, open_page, tmp_path):
