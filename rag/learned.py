@@ -181,14 +181,15 @@ def model(name: str) -> LinearModel:
     return LinearModel.from_dict(json.loads((MODELS / f"{name}.json").read_text("utf-8")))
 
 
-def best_cut(chances: Sequence[float], most: int) -> int:
+def best_cut(chances: Sequence[float], most: int, beta: float = 1.0) -> int:
     """How many of the likeliest items (`chances` best first, each the chance that it is
     one sought) to give, at least one and at most `most`: as many as maximise the expected
-    F1 against the items sought, whose expected number is the chances' sum."""
+    F-beta against the items sought (F1 by default; `beta` > 1 weighs recall more), whose
+    expected number is the chances' sum."""
     sought = sum(chances)
     best, count, held = 0.0, 1, 0.0
     for n, chance in enumerate(chances[:most], 1):
         held += chance
-        if sought and (expected := 2 * held / (n + sought)) > best:
+        if sought and (expected := (1 + beta**2) * held / (n + beta**2 * sought)) > best:
             best, count = expected, n
     return count

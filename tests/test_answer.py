@@ -10,6 +10,7 @@ from test_search import OVEROPTIMIZATION
 
 from rag.answer import Answer
 from rag.decide import LIKELY
+from rag.extractive import ordinary, typed_names
 from rag.load import Paper
 from rag.prompts import PromptError, load_prompts
 from rag.question import ENGLISH_ONLY, QuestionError
@@ -87,6 +88,33 @@ def test_a_fact_the_abstract_does_not_state_says_so_and_cites_the_paper(default_
         "Lyra: Orchestrating Dual Correction in Automated Theorem Proving"
     }
     assert_citations_are_valid(answer)
+
+
+@pytest.mark.parametrize(
+    ("question", "title"),
+    [
+        ("how does econtrol work", "EControl: "),
+        ("econtrol vs plain error compensation whats the diff", "EControl: "),
+        ("fait tldr pls", "FAIT: "),
+    ],
+)
+def test_a_paper_typed_in_lower_case_by_the_name_it_coined_is_answered(
+    default_chat, question, title
+):
+    answer = default_chat.ask(question)
+    assert answer.outcome == "answered"
+    assert any(t.startswith(title) for t in cited_titles(answer))
+
+
+def test_only_coined_names_are_names_in_lower_case():
+    assert ordinary("Honeycomb") and ordinary("LADDER") and ordinary("Self-Consistency")
+    assert not ordinary("KaliBench") and not ordinary("X-Tree") and not ordinary("MEDIDA-KS")
+    assert {"xtree", "medidaks", "kalibench"} <= typed_names("xtree or medida ks? kalibench")
+
+
+def test_an_english_word_a_paper_takes_as_its_name_names_nothing_in_lower_case(default_chat):
+    answer = default_chat.ask("what are the ladder safety rules on construction sites?")
+    assert answer.outcome != "answered"  # LADDER's slice discovery is no answer
 
 
 def test_what_a_paper_proposes_is_its_contribution_not_its_background(default_chat):

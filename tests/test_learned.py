@@ -41,6 +41,12 @@ def test_the_best_cut_maximises_the_expected_f1():
     assert learned.best_cut([0.0, 0.0], 3) == 1  # at least one
 
 
+def test_a_recall_weighted_cut_takes_a_likely_second_item_the_f1_leaves_out():
+    assert learned.best_cut([0.9, 0.3, 0.05], 5) == 1
+    assert learned.best_cut([0.9, 0.3, 0.05], 5, beta=2) == 2
+    assert learned.best_cut([0.9, 0.3, 0.05], 1, beta=2) == 1  # still no more than asked
+
+
 def test_a_binary_model_gives_scikit_learns_probabilities(tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=(200, 3)) * [1, 5, 0.1] + [0, 2, 1]
