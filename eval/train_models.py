@@ -500,7 +500,11 @@ class Trainer:
         model = fit("outcome", *train)
         self.store(model)
         predicted = [
-            worth_most(dict(zip(model.classes, chances, strict=True)), bool(row["named"]))
+            worth_most(
+                dict(zip(model.classes, chances, strict=True)),
+                bool(row["named"]),
+                next(i for i in INTENTS if row[f"intent_{i}"]),
+            )
             for row, chances in zip(test[0], model.probabilities(test[0]), strict=True)
         ]
         print("\noutcome: held-out (expected -> decided, as PaperChat decides)")

@@ -64,6 +64,7 @@ HEDGE = 0.5
 # What a question asks of a named paper that its abstract may not state; what it proposes,
 # what it is about, or how it compares is what an abstract is for.
 MAY_BE_UNSTATED = ("mechanism", "result", "quantity", "detail")
+ABSTRACT_STATES = ("define", "summary")
 
 
 @dataclass(kw_only=True)
@@ -134,12 +135,15 @@ def outcome_chances(
     return dict(zip(outcome.classes, map(float, outcome.probabilities([row])[0]), strict=True))
 
 
-def worth_most(chances: dict[str, float], named: bool) -> Outcome:
+def worth_most(chances: dict[str, float], named: bool, intent: Intent) -> Outcome:
     """Of answered, closest and refused, the one worth most given their chances, where the
     closest match, a hedge that shows the paper without claiming it answers, is worth
     `HEDGE` of a right answer or refusal. A question that names a paper is never refused: at
     worst the named paper is the closest ("Does RPO work for text-to-image models?" of a
-    paper on language models)."""
+    paper on language models). What a named paper is or proposes is what its abstract is
+    for: such a question is answered ("fait tldr pls")."""
+    if named and intent in ABSTRACT_STATES:
+        return "answered"
     worth = {
         "answered": chances["answered"],
         "refused": chances["refused"],
@@ -259,7 +263,7 @@ class Decider:
         named = self.named(asked)
         relevance = self.relevance(asked, named)
         chances = outcome_chances(relevance, named, asked.intent)
-        outcome = worth_most(chances, bool(named))
+        outcome = worth_most(chances, bool(named), asked.intent)
         listing = asked.intent == "list"
         extractive = self.choose(relevance, named, outcome, listing, asked.k)
         writer = self.writer(asked, listing)
