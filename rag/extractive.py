@@ -27,8 +27,8 @@ from rag.keyword import tokenize
 from rag.relevance import (
     ACRONYM,
     DEFINING_SENTENCE,
-    INTRODUCED_WITHIN,
     QUANTITY,
+    defining_windows,
     found,
     introduces,
     title_head,
@@ -306,15 +306,10 @@ def names_coined(title: str, sentences: tuple[str, ...]) -> frozenset[str]:
     found_names = set(ACRONYM.findall(title))
     if head != title.strip() and len(head.split()) == 1:
         found_names.add(head)
-    for sentence in sentences:
-        for match in DEFINING_SENTENCE.finditer(sentence):
-            window = sentence[match.start() : match.end() + INTRODUCED_WITHIN]
-            found_names.update(ACRONYM.findall(window))
-    return frozenset(
-        compact(n)
-        for n in found_names
-        if not ordinary(n) and (len(compact(n)) >= 3 or re.fullmatch(r"[a-z]\d", compact(n)))
-    )
+    for window in defining_windows(sentences):
+        found_names.update(ACRONYM.findall(window))
+    coined = {compact(n) for n in found_names if not ordinary(n)}
+    return frozenset(n for n in coined if len(n) >= 3 or re.fullmatch(r"[a-z]\d", n))
 
 
 @cache

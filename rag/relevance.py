@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -204,11 +204,15 @@ def introduces(source: Source, name: str) -> bool:
     word = rf"(?<![\w-]){re.escape(name)}(?![\w-])"
     if re.search(word, source.hit.title):
         return True
-    return any(
-        re.search(word, s.text[m.start() : m.end() + INTRODUCED_WITHIN])
-        for s in source.sentences
-        for m in DEFINING_SENTENCE.finditer(s.text)
-    )
+    return any(re.search(word, w) for w in defining_windows(s.text for s in source.sentences))
+
+
+def defining_windows(sentences: Iterable[str]) -> Iterator[str]:
+    """The words just after each "we propose", "called" of `sentences`, where a paper names
+    what it introduces (`INTRODUCED_WITHIN` characters)."""
+    for sentence in sentences:
+        for match in DEFINING_SENTENCE.finditer(sentence):
+            yield sentence[match.start() : match.end() + INTRODUCED_WITHIN]
 
 
 def naming_terms(question: str, source: Source) -> set[str]:
