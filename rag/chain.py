@@ -6,8 +6,10 @@ value that extends the one it was given, as a LangGraph state would:
     Question (question.py) → Condensed (condense.py) → Retrieved (retrieve.py)
     → Decision (decide.py) → text pieces, then the `Answer` (generate.py, answer.py)
 
-This module only composes them into one langchain-core runnable, and retries a short question
-that found nothing with the conversation it may lean on.
+A question about the collection as a whole or its listing fields (scope.py) is answered from
+every paper instead (overview.py), after condensing. This module only composes the stages into
+one langchain-core runnable, and retries a short question that found nothing with the
+conversation it may lean on.
 """
 
 from __future__ import annotations
@@ -18,19 +20,25 @@ import numpy as np
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 
 from rag.answer import Answer
+from rag.catalog import Catalog
+from rag.compare import comparison_answer, matching_title
 from rag.condense import Condensed, condense, leaning
 from rag.config import Settings
+from rag.context import Source, number_sources
 from rag.decide import Decider, Decision
 from rag.generate import Generator
 from rag.keyword import KeywordIndex
 from rag.llm import LLMAnswerer
+from rag.overview import CollectionAnswerer, collection_authors, days_of
 from rag.question import Answerer, Message, Question, validate
 from rag.relevance import key_terms
 from rag.retrieve import Retrieved, retrieve
-from rag.search import Filters, HybridSearch, Mode
+from rag.scope import CollectionQuestion, scope
+from rag.search import Filters, HybridSearch, Mode, content_hash_of
 from rag.store import VectorStore
 
 ELLIPTICAL_TERMS = 3  # a question with more key terms than this is about a topic of its own
+LIKELY = 0.5  # a paper more likely than not to address a topic is on it
 
 
 class AnswerChain:
@@ -54,13 +62,17 @@ class AnswerChain:
         self.llm = llm
         self.decide = Decider(settings, keyword, store, embed)
         self.generate = Generator(settings, keyword, store, embed, prompts, llm)
-        self.runnable: Runnable[Question, str | Answer] = (
-            RunnableLambda(self.condense, name="condense")
-            | RunnableLambda(self.retrieve, name="retrieve")
+        self.catalog = Catalog(keyword, store)
+        self.collection = CollectionAnswerer(self.catalog, self.topic_papers)
+        self.about_papers: Runnable[Condensed, str | Answer] = (
+            RunnableLambda(self.retrieve, name="retrieve")
             | RunnableLambda(self.decide, name="decide")
             | RunnableLambda(self.reconsider, name="reconsider")
             | RunnableGenerator(self._generate, name="generate")
         )
+        self.runnable: Runnable[Question, str | Answer] = RunnableLambda(
+            self.condense, name="condense"
+        ) | RunnableGenerator(self._answer, name="answer")
 
     def stream(
         self,
@@ -116,6 +128,56 @@ class AnswerChain:
             return decided  # a question of its own: "Which papers study lidar perception?"
         retried = self.decide(self.retrieve(leaning(decided, self.titles())))
         return retried if retried.outcome != "refused" else decided
+
+    def scope(self, asked: Condensed) -> CollectionQuestion | None:
+        """The collection question this is (themes, listing fields), or None."""
+        papers = self.catalog.papers()
+        known = lambda term: self.keyword.paper_frequency(term) > 0  # noqa: E731
+        return scope(asked.standalone, collection_authors(papers), days_of(papers), known)
+
+    def topic_papers(self, topic: str, filters: Filters | None) -> list[str]:
+        """The ids of the papers on `topic`: those it names, else every candidate more likely
+        than not to address it."""
+        asked = self.validate(f"Which papers are about {topic}?", None, "extractive", filters)
+        decided = self.decide(self.retrieve(self.condense(asked)))
+        if decided.named:
+            return [s.hit.paper_id for s in decided.named]
+        return [r.source.hit.paper_id for r in decided.relevance if r.probability >= LIKELY]
+
+    def compared(self, items: tuple[str, ...], filters: Filters | None) -> list[Source]:
+        """The paper each item of a comparison names (by its title's name, else the best
+        search hit), once each."""
+        titles = self.titles()
+        hits = []
+        for item in items:
+            title = matching_title(item, titles)
+            found = self.searcher.search(title or item, 1, filters)
+            if found and all(h.paper_id != found[0].paper_id for h in hits):
+                hits.append(found[0])
+        versions = {h.paper_id: content_hash_of(h.chunk_id) for h in hits}
+        return number_sources(hits, self.store.sentences(versions))
+
+    def _answer(self, questions: Iterator[Condensed]) -> Iterator[str | Answer]:
+        for asked in questions:
+            scoped = self.scope(asked)
+            if scoped is None:
+                yield from self.about_papers.stream(asked)
+                continue
+            if scoped.kind == "compare":
+                compared = self.compared(scoped.compared, asked.filters)
+                if len(compared) < 2:  # not two papers by name: compared as asked
+                    yield from self.about_papers.stream(asked)
+                    continue
+                answer = comparison_answer(asked.question, compared)
+            else:
+                answer = self.collection(asked.question, scoped, asked.filters)
+            answer.standalone_question = asked.standalone
+            answer.timings = {**asked.timings, **answer.timings}
+            answer.notices = asked.notices
+            if asked.notices:
+                answer.text = "".join(f"*{n}*\n\n" for n in asked.notices) + answer.text
+            yield answer.text
+            yield answer
 
     def _generate(self, decisions: Iterator[Decision]) -> Iterator[str | Answer]:
         for decided in decisions:

@@ -58,12 +58,20 @@ TYPES = (
     "unstated",
     "near_miss",
     "unanswerable",
+    "overview",
+    "metadata",
+    "compare",
 )
+# Questions about the collection as a whole (scope.py): its themes, its listing fields, and
+# side-by-side comparisons.
+COLLECTION_TYPES = ("overview", "metadata", "compare")
 # The right answer to these is an abstention: the collection has no paper on the topic
 # (unanswerable, near_miss), or the named paper's abstract does not state the fact (unstated).
 ABSTAIN_TYPES = ("unanswerable", "near_miss", "unstated")
 # A question's `expected` outcome, where its set gives one: any but "answer" is an abstention.
-EXPECTED = ("answer", "not_stated", "closest", "refuse")
+# A metadata question expects "none" when its field is recorded and no paper matches, and
+# "no_field" when the collection does not record the field at all.
+EXPECTED = ("answer", "not_stated", "closest", "refuse", "none", "no_field")
 # The types of the earlier, smaller sets (eval/NAME/dev.jsonl, test.jsonl).
 EARLIER_TYPES = {
     "topic",
@@ -110,6 +118,7 @@ def summary_metrics(k: int) -> list[str]:
         "claims_supported",
         "claims_kept",
         "fell_back",
+        "collection_accuracy",
     ]
 
 
@@ -162,6 +171,31 @@ def held_out(text: str) -> bool:
     return int(digest[:8], 16) % HELD_OUT == 0
 
 
+def keywords_of(value: Any) -> list[str]:
+    """A question's keywords: a list, or a comparison's {title: [keywords]}, flattened."""
+    if isinstance(value, dict):
+        return [k for keywords in value.values() for k in keywords]
+    return list(value or [])
+
+
+def collection_correct(question: Question, answer: Answer, cited: list[str]) -> float | None:
+    """Whether a collection question got the right answer: an overview cites its papers (nine
+    in ten at least); a listing cites exactly the papers that match, says none match, or says
+    the field is not recorded, as expected; a comparison is a table of the compared papers."""
+    gold, found = set(question.gold_ids), set(cited)
+    if question.type == "overview":
+        return float(answer.outcome == "answered" and len(gold & found) >= 0.9 * len(gold))
+    if question.type == "metadata":
+        if question.expected == "no_field":
+            return float(answer.outcome == "not_stated")
+        if question.expected == "none":
+            return float(answer.outcome != "answered" and not found)
+        return float(answer.outcome == "answered" and found == gold)
+    if question.type == "compare":
+        return float("| Paper |" in answer.text and gold <= found)
+    return None
+
+
 def load_questions(path: str | Path, chat: PaperChat) -> list[Question]:
     """Questions from JSONL; gold titles become paper ids, and unknown ones are an error."""
     path = Path(path)
@@ -207,7 +241,7 @@ def load_questions(path: str | Path, chat: PaperChat) -> list[Question]:
                 question=row["question"],
                 type=type_,
                 gold_ids=list(dict.fromkeys(gold)),
-                answer_keywords=list(row.get("answer_keywords") or []),
+                answer_keywords=keywords_of(row.get("answer_keywords")),
                 history=list(row.get("history") or []),
                 expected=expected,
             )
@@ -266,6 +300,7 @@ def score(
             "declined": float(answer.outcome != "answered"),
             "closest": float(answer.outcome == "closest"),
             "faithfulness": judge(answer) if judge and not answer.abstained else None,
+            "collection_correct": collection_correct(question, answer, cited),
         }
         | claim_shares(answer)
     )
@@ -280,6 +315,8 @@ def score(
         problems.append(f"recall@{k} {metrics[f'recall@{k}']:.2f}")
     if metrics["citation_precision"] is not None and metrics["citation_precision"] < 1:
         problems.append(f"cited non-gold papers (precision {metrics['citation_precision']:.2f})")
+    if metrics["collection_correct"] == 0:
+        problems.append(f"wrong answer to a {question.type} question")
     if metrics["invalid_citations"]:
         problems.append(f"{int(metrics['invalid_citations'])} invalid citation(s)")
     if metrics["keyword_hit"] is not None and metrics["keyword_hit"] < 1:
@@ -343,6 +380,7 @@ def summarize(records: list[Record], k: int) -> dict[str, Any]:
             )
             else None
         ),
+        "collection_accuracy": avg("collection_correct"),
         "recall_curve": [avg(f"recall@{n}") for n in range(1, MAX_K + 1)],
         "latency_ms": {
             stage: {"p50": statistics.median(values) * 1000, "p95": percentile(values, 0.95) * 1000}
@@ -368,6 +406,7 @@ def summarize(records: list[Record], k: int) -> dict[str, Any]:
             "abstained": avg("abstained", subset),
             "declined": avg("declined", subset),
             "closest": avg("closest", subset),
+            "collection_accuracy": avg("collection_correct", subset),
         }
     return summary
 

@@ -1,0 +1,478 @@
+"""Stage 1b, scope: whether a question is about the collection as a whole ("what are today's
+papers about?") or about its listing fields (code links, authors, upvotes, dates), and if so
+what exactly it asks. Any other question goes on to retrieval.
+
+The cues are word classes, not phrasings: a field is named by any of its words ("code",
+"github", "repo", "open-sourced"); an author by any form of a name the collection lists (full,
+reversed, with initials, without accents); a day by a weekday, a date or a relative day, which
+are resolved against the collection's own days.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, timedelta
+from typing import Literal
+
+from rag.relevance import key_terms
+
+Field = Literal[
+    "github", "project_page", "upvotes", "comments", "keywords", "authors", "published", "count"
+]
+Known = Callable[[str], bool]
+Kind = Literal["overview", "listing", "compare"]
+
+FIELD_CUES: list[tuple[Field, re.Pattern[str]]] = [
+    (
+        "github",
+        re.compile(
+            r"\bgit\s?hub\b|\brepos?\b|\brepositor(?:y|ies)\b|\bopen[- ]?sourced?\b|\bsource code"
+            r"|\b(?:with|have|has|having|had|release[sd]?|share[sd]?|publish(?:ed|es)?|provide[sd]?"
+            r"|any|their|its|public|available|link(?:s|ed)?(?: to)?|includes?|no)"
+            r"\s+(?:the\s+|a\s+|any\s+|public\s+|their\s+|its\s+)?(?:code(?:base)?|implementations?)"
+            r"\b(?!\s*(?:generation|gen|llms?|models?|completion|review|reasoning|agents?|editing"
+            r"|search|synthesis|understanding|translation|benchmarks?|tasks?))"
+            r"|\bcode\s+(?:available|released|links?|public)|\bcode\s*\?",
+            re.I,
+        ),
+    ),
+    ("project_page", re.compile(r"\bproject\s*(?:page|site|website)s?\b|\bhomepages?\b", re.I)),
+    (
+        "upvotes",
+        re.compile(
+            r"\bup-?vot\w*|\bvotes?\b|\blikes\b|\bmost\s+(?:popular|liked|loved|hyped)"
+            r"|\b(?:popular|hottest|trending|top[- ]rated)\s+(?:papers?|ones?|one)\b",
+            re.I,
+        ),
+    ),
+    ("comments", re.compile(r"\bcomments?\b|\bmost\s+discuss\w*|\bdiscussions?\b", re.I)),
+    ("keywords", re.compile(r"\b(?:ai\s+)?keywords?\b|\btags?\b|\btagged\b", re.I)),
+    (
+        "count",
+        re.compile(
+            r"\bhow\s+many\s+(?:papers|of\s+(?:them|the\s+papers))\b|\bnumber\s+of\s+papers\b|\bcount\s+(?:the\s+)?papers\b",
+            re.I,
+        ),
+    ),
+]
+AUTHOR_CUE = re.compile(
+    r"\bauthors?\b|\bauthored\b|\bwr[oi]te\b|\bwritten\b|\bco-?authors?|\b(?:papers?|work|works"
+    r"|anything|something|articles?|stuff)\s+(?:by|from)\b|^\s*by\b|\bby\s+(?:the\s+)?author",
+    re.I,
+)
+NAME_AFTER_CUE = re.compile(
+    r"(?:\b(?:papers?|work|works|anything|something|articles?|stuff)\s+(?:by|from)"
+    r"|\b(?:written|authored|co-?authored)\s+by|\bauthors?\s+(?:named|called)?"
+    r"|^\s*by)\s+(?P<name>[^\s?,!;]+(?:\s+[^\s?,!;]+){0,2})",
+    re.I,
+)
+# An overview is asked for by these words alone ("overview pls"), or by the weaker ones of
+# `ABOUT_CUE` about the papers ("what do these papers cover?").
+OVERVIEW_CUE = re.compile(
+    r"\boverviews?\b|\bthemes?\b|\btopics?\b|\btrends?\b|\btrending\b|\btl;?\s?dr\b|\bsummar\w*"
+    r"|\bhighlights?\b|\bdigest\b|\brecap\b|\brundown\b|\bat a glance\b|\bbig picture\b"
+    r"|\bmain\s+(?:areas?|ideas?|directions?|subjects?)\b|\bresearch\s+(?:areas?|directions?)\b"
+    r"|\bgist\b|\bskim\b|\bbreakdown\b|\bcategori\w*|\bgroup\w*|\bcluster\w*",
+    re.I,
+)
+OVERVIEW_WORDS = (
+    "overview",
+    "summary",
+    "summarize",
+    "summarise",
+    "themes",
+    "topics",
+    "trending",
+    "digest",
+    "highlights",
+    "recap",
+    "rundown",
+    "breakdown",
+)
+ABOUT_CUE = re.compile(
+    r"\bwhat'?s\s+(?:in|new|up|going on|there|out|covered|happening)\b|\bwhat\s+(?:is|are|was"
+    r"|were)\s+(?:in|on|out|new)\b|\bwhat\s+(?:came|comes|come|went)\s+(?:out|up)\b|\babout\b"
+    r"|\bcover(?:ed|s)?\b|\bmiss(?:ed)?\b|\bwhat\s+(?:do|does|did)\s+(?:\w+\s+){0,3}(?:cover|say)"
+    r"|\bwhat\s+(?:should|to)\s+i\s+read\b|\bworth\s+reading\b",
+    re.I,
+)
+COLLECTION_WORDS = re.compile(
+    r"\b(?:papers?|collection|listing|list|today'?s?|tonight|this\s+week'?s?|the\s+week|the\s+day"
+    r"|day'?s?|daily|everything|all|ones?|them|batch|feed|page|set|submissions?|preprints?"
+    r"|articles?|works?|research|stuff|here|arxiv|hf|hugging\s*face|new|latest|recent"
+    r"|published|released|posted|submitted|appeared|came\s+out|come\s+out|listed)\b",
+    re.I,
+)
+# Words that carry no topic once the scope cues are read.
+SCOPE_WORDS = re.compile(
+    r"\b(?:which|what|whats|who|any|are|is|there|give|me|show|list|tell|about|do|does|did|have"
+    r"|has|had|with|without|the|a|an|of|in|on|from|for|to|please|pls|plz|quick|quickly|brief"
+    r"|briefly|short|main|big|key|major|overall|general|whole|kind|kinds|sort|sorts|type|types"
+    r"|can|could|you|u|i|we|my|get|got|some|most|least|top|best|one|ones|them|they|their|it"
+    r"|its|rank|ranked|ranking|sorted|order|by|and|or|all|every|each|how|many|much|number|count"
+    r"|name|names|link|links|linked|available|public|release|released|share|shared|provide"
+    r"|provided|include|includes|out|came|come|appear|appeared|published|posted|submitted"
+    r"|happening|going|new|latest|recent|up|anything|something|stuff|look|looks|like|covered"
+    r"|cover|covers|read|worth|reading|interesting|papers?|paper|collection|listing|today|todays"
+    r"|tonight|week|weeks|weekly|day|days|daily|yesterday|batch|feed|page|set|work|works"
+    r"|research|articles?|preprints?|arxiv|hf|hugging|face|here|was|were|be|been|that|this"
+    r"|these|those|so|far|yet|just|only|also|too|still|at|as|into|across|over|under|per|via"
+    r"|everything|everyone|anyone|overall|recurring|structured|missed|miss|areas?|fields?"
+    r"|directions?|subjects?|mins?|minutes?|rn|tbh|lol|quick|fast|today|list|listed|older"
+    r"|newer|earlier|later|before|after|since|weekend|went|should|whole|entire|now|day's"
+    r"|go|goes|going|happened|happening|skim|skimming|glance|need|want|know|see)\b",
+    re.I,
+)
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+MONTH = (
+    r"(?P<month>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
+    r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
+)
+DAY_FORMS = [
+    re.compile(r"\b(?P<iso>\d{4}-\d{2}-\d{2})\b"),
+    re.compile(
+        rf"\b{MONTH}\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s*(?:-|\u2013|to|through|thru|until|and)\s*"
+        r"(?P<day_to>\d{1,2})(?:st|nd|rd|th)?\b(?!\s*(?:%|papers?))",
+        re.I,
+    ),
+    re.compile(rf"\b{MONTH}\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b", re.I),
+    re.compile(rf"\b(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}", re.I),
+    re.compile(r"\b(?P<m>\d{1,2})/(?P<day>\d{1,2})\b"),
+    re.compile(
+        r"\b(?P<weekday>mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?s?\b", re.I
+    ),
+    re.compile(
+        r"\b(?P<relative>today|tonight|yesterday|this\s+week|last\s+week|past\s+week)\b", re.I
+    ),
+]
+NEGATION = re.compile(
+    r"\b(?:without|no|lack\w*|missing|not|n't|never|none)\b(?:\s+\w+){0,3}\s*$", re.I
+)
+NOT_A_NAME = re.compile(r"\b(?:topic|theme|field|area|subject|today|this|the|these|those)\b", re.I)
+RANGE_JOIN = re.compile(r"^\s*(?:-|\u2013|to|through|thru|until|till|and)\s*$", re.I)
+LISTED_CUE = re.compile(
+    r"\blisted\b|\bon\s+(?:hf|hugging\s*face|daily\s+papers)\b|\bfeatured\b", re.I
+)
+PUBLISHED_CUE = re.compile(
+    r"\b(?:came|come|comes)\s+out\b|\bpublished\b|\breleased\b|\bposted\b|\bsubmitted\b"
+    r"|\bappeared\b|\bfrom\b|\bon\b|\bdated\b|\bbetween\b",
+    re.I,
+)
+
+
+COMPARE_FORMS = [
+    re.compile(r"\b(?:compare|contrast|comparison\s+of|comparing)\s+(?P<items>.+)", re.I),
+    re.compile(r"\b(?:differences?|diff|contrast)\s+between\s+(?P<items>.+)", re.I),
+    re.compile(r"\bhow\s+(?:do|does|did|would)\s+(?P<items>.+?)\s+(?:differ|compare)\w*\b", re.I),
+    re.compile(
+        r"\bhow\s+(?:do|does|did|would)\s+(?P<items>(?:[^,?]+,\s*)*[^,?]+?\s+(?:and|&)\s+\S+)"
+        r"\s[^?]*\bdifferently\b",
+        re.I,
+    ),
+    re.compile(r"(?P<items>\S.*?\s(?:vs\.?|versus)\s.+)", re.I),
+]
+ITEM_SPLIT = re.compile(
+    r"\s*,\s*(?:and\s+|&\s+)?|\s+(?:and|with|to|vs\.?|versus|&|against)\s+", re.I
+)
+ITEM_NOISE = re.compile(
+    r"\b(?:in|as|with|into)\s+(?:a\s+)?(?:table|tabular\s+form|side[- ]by[- ]side)\b.*$"
+    r"|\bside[- ]by[- ]side\b"
+    r"|\bfor me\b|\bplease\b|\bpls\b|\bplz\b|\bpapers?\b|\bapproach(?:es)?\b|\bmethods?\b"
+    r"|\bthe\b|\bone\b|\bin (?:terms of|approach|results?).*$|\bdiffer\b.*$|[?!.]+$",
+    re.I,
+)
+
+
+def compared_items(question: str) -> tuple[str, ...]:
+    """What a comparison names ("compare honeycomb and loci in a table" -> honeycomb, loci),
+    or () for a question that compares nothing by name."""
+    for form in COMPARE_FORMS:
+        match = form.search(question)
+        if not match:
+            continue
+        items = [" ".join(ITEM_NOISE.sub(" ", i).split()) for i in ITEM_SPLIT.split(match["items"])]
+        items = [i for i in items if i and key_terms(i)]
+        if 2 <= len(items) <= 6:
+            return tuple(items)
+    return ()
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "Ángel Núñez" -> "angel nunez"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).casefold()
+
+
+def name_tokens(text: str) -> list[str]:
+    return re.findall(r"[^\W_]+", fold(text))
+
+
+@dataclass(frozen=True)
+class CollectionDays:
+    """The days the collection's papers carry: their own (arXiv) dates and, for papers from
+    Daily Papers, the days they were listed (ISO strings, sorted)."""
+
+    published: tuple[str, ...] = ()
+    listed: tuple[str, ...] = ()
+
+    def latest(self, dated: str) -> date | None:
+        days = self.listed if dated == "listed" else self.published
+        return date.fromisoformat(days[-1]) if days else None
+
+    def today(self) -> date | None:
+        """The collection's own today: its latest Daily Papers day, else its latest date."""
+        return self.latest("listed") or self.latest("published")
+
+
+@dataclass(frozen=True)
+class DaySpan:
+    start: date
+    end: date
+    dated: Literal["published", "listed"]
+    text: tuple[int, int]  # where the question says it
+
+
+@dataclass(frozen=True)
+class CollectionQuestion:
+    """A question about the whole collection or its listing fields."""
+
+    kind: Kind
+    field: Field | None = None
+    authors: tuple[str, ...] = ()  # the collection's names the question names
+    unknown_author: str = ""  # a name asked for that no paper of the collection lists
+    date_from: str = ""
+    date_to: str = ""
+    dated: Literal["published", "listed"] = "published"
+    topic: str = ""  # the rest of the question, when it restricts the papers to a subject
+    compared: tuple[str, ...] = ()  # what a comparison names, as written
+    lacking: bool = False  # asks for the papers without the field ("no code")
+
+
+def resolve_day(match: re.Match[str], days: CollectionDays, listed: bool) -> DaySpan | None:
+    """The days a matched day expression means in this collection: a weekday or "today" is
+    the latest such day the collection has; a date without a year takes the collection's."""
+    groups = match.groupdict()
+    dated: Literal["published", "listed"] = "listed" if listed and days.listed else "published"
+    latest = days.today()
+    if latest is None:
+        return None
+    span = match.span()
+    if groups.get("iso"):
+        try:
+            day = date.fromisoformat(groups["iso"])
+        except ValueError:
+            return None
+        return DaySpan(day, day, dated, span)
+    if groups.get("relative"):
+        relative = " ".join(groups["relative"].lower().split())
+        if relative in ("today", "tonight"):  # "today's papers" are the day's listing
+            return DaySpan(latest, latest, "listed" if days.listed else dated, span)
+        if relative == "yesterday":
+            return DaySpan(latest - timedelta(1), latest - timedelta(1), dated, span)
+        if relative == "this week":  # the listing days, when the collection has them
+            return DaySpan(latest - timedelta(6), latest, "listed" if days.listed else dated, span)
+        return DaySpan(latest - timedelta(13), latest - timedelta(7), dated, span)
+    if groups.get("weekday"):
+        wanted = next(
+            i for i, w in enumerate(WEEKDAYS) if w.startswith(groups["weekday"][:3].lower())
+        )
+        day = latest - timedelta((latest.weekday() - wanted) % 7)
+        return DaySpan(day, day, dated, span)
+    month = int(groups["m"]) if groups.get("m") else MONTHS.index(groups["month"][:3].lower()) + 1
+    try:
+        day = date(latest.year, month, int(groups["day"]))
+        end = date(latest.year, month, int(groups.get("day_to") or groups["day"]))
+    except ValueError:
+        return None
+    if day > latest + timedelta(31):  # "Dec 30" asked in January means last year's
+        day, end = day.replace(year=day.year - 1), end.replace(year=end.year - 1)
+    return DaySpan(day, max(day, end), dated, span)
+
+
+BEFORE = re.compile(r"\b(?:before|older\s+than|earlier\s+than|prior\s+to|until|up\s+to)\s*$", re.I)
+AFTER = re.compile(r"\b(?:after|newer\s+than|later\s+than|since|from)\s*$", re.I)
+
+
+def find_days(question: str, days: CollectionDays) -> DaySpan | None:
+    """The days the question restricts to: one day, "from Sep 28 to Sep 30", "Sept 26-27",
+    "before Sep 28", "since Monday". Its `text` spans every day expression found."""
+    listed = bool(LISTED_CUE.search(question))
+    found = []
+    for form in DAY_FORMS:
+        for match in form.finditer(question):
+            if any(
+                match.start() < end and start < match.end()
+                for start, end in (f.text for f in found)
+            ):
+                continue
+            resolved = resolve_day(match, days, listed)
+            if resolved:
+                found.append(resolved)
+    if not found:
+        return None
+    found.sort(key=lambda f: f.text)
+    first, last = found[0], found[-1]
+    text = (first.text[0], last.text[1])
+    if len(found) >= 2 and RANGE_JOIN.match(question[first.text[1] : last.text[0]]):
+        start, end = sorted((first.start, last.end))
+        return DaySpan(start, end, first.dated, text)
+    before = question[: first.text[0]]
+    if len(found) == 1 and BEFORE.search(before):
+        earliest = date.fromisoformat(min(days.published + days.listed))
+        return DaySpan(earliest, first.start - timedelta(1), first.dated, text)
+    if len(found) == 1 and AFTER.search(before) and not re.search(r"\bfrom\s*$", before):
+        newest = date.fromisoformat(max(days.published + days.listed))
+        return DaySpan(first.end + timedelta(1), newest, first.dated, text)
+    return DaySpan(first.start, first.end, first.dated, text)
+
+
+def author_forms(name: str) -> list[tuple[tuple[str, ...], bool]]:
+    """The token sequences a question may write a name as, and whether the form needs an
+    author cue around it (a surname alone may be a word: "Long", "Gong")."""
+    tokens = name_tokens(name)
+    if not tokens:
+        return []
+    if len(tokens) == 1:
+        return [((tokens[0],), True)]
+    first, last = tokens[:-1], tokens[-1]
+    initials = tuple(t[0] for t in first)
+    forms = [
+        (tuple(tokens), False),
+        ((last, *first), False),
+        ((*initials, last), True),
+        ((last, *initials), True),
+        ((first[0][0], last), True),
+        ((last,), True),
+    ]
+    return list(dict.fromkeys(forms))
+
+
+def find_authors(
+    question: str, authors: list[str]
+) -> tuple[tuple[str, ...], list[tuple[int, int]]]:
+    """The collection's authors the question names, by the longest form found, and where."""
+    cued = bool(AUTHOR_CUE.search(question))
+    folded = fold(question)
+    words = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[^\W_]+", fold(question))]
+    tokens = [w for *_, w in words]
+    best: dict[int, tuple[int, list[str], tuple[int, int]]] = {}  # start -> (length, names)
+    for name in authors:
+        for form, needs_cue in author_forms(name):
+            size = len(form)
+            for i in range(len(tokens) - size + 1):
+                if tuple(tokens[i : i + size]) != form:
+                    continue
+                span = (words[i][0], words[i + size - 1][1])
+                if needs_cue and not (cued or name_cue_around(folded, span)):
+                    continue
+                length, names, _ = best.get(i, (0, [], span))
+                if size > length:
+                    best[i] = (size, [name], span)
+                elif size == length and name not in names:
+                    names.append(name)
+    chosen: list[str] = []
+    spans: list[tuple[int, int]] = []
+    covered_until = -1
+    for start in sorted(best, key=lambda s: (-best[s][0], s)):
+        size, names, span = best[start]
+        if any(span[0] < e and s < span[1] for s, e in spans):
+            continue
+        spans.append(span)
+        chosen += [n for n in names if n not in chosen]
+        covered_until = max(covered_until, span[1])
+    return tuple(chosen), spans
+
+
+def name_cue_around(folded: str, span: tuple[int, int]) -> bool:
+    """Whether the words around a surname make it a name: "bansal papers", "by bansal",
+    "what did carpentier work on"."""
+    before, after = folded[: span[0]], folded[span[1] :]
+    return bool(
+        re.match(r"\s*(?:'s|\u2019s|\bet al|papers?\b|work(?:s|ed)?\b|stuff\b)", after)
+        or re.search(r"\b(?:by|did|does|has|from)\s+$", before)
+    )
+
+
+def topic_left(question: str, spans: list[tuple[int, int]], known: Known) -> str:
+    """What the question says besides its scope, when the collection's papers use any of its
+    terms: the topic it restricts to; else ""."""
+    text = question
+    for start, end in sorted(spans, reverse=True):
+        text = text[:start] + " " + text[end:]
+    for cue in [c for _, c in FIELD_CUES] + [OVERVIEW_CUE, ABOUT_CUE, AUTHOR_CUE, NEGATION]:
+        text = cue.sub(" ", text)
+    text = SCOPE_WORDS.sub(" ", text)
+    text = re.sub(r"[^\w\s-]|(?<!\w)-|-(?!\w)", " ", text)
+    words = " ".join(w for w in text.split() if not overview_spelling(w))
+    return words if any(known(t) for t in key_terms(words)) else ""
+
+
+def overview_spelling(word: str) -> bool:
+    """A word that is an overview word as typed in a hurry ("overveiw", "sumary")."""
+    return bool(difflib.get_close_matches(word.lower(), OVERVIEW_WORDS, n=1, cutoff=0.8))
+
+
+def asks_overview(question: str, days_named: bool) -> bool:
+    """Whether the question asks what the papers are about, as a whole."""
+    if OVERVIEW_CUE.search(question) or any(overview_spelling(w) for w in question.split()):
+        return True
+    return bool((ABOUT_CUE.search(question) or days_named) and COLLECTION_WORDS.search(question))
+
+
+def scope(
+    question: str, authors: list[str], days: CollectionDays, known: Known
+) -> CollectionQuestion | None:
+    """The collection question this is, or None for a question about what papers say.
+    `known` tells whether the collection's papers use a (stemmed) term."""
+    compared = compared_items(question)
+    if compared:
+        return CollectionQuestion("compare", compared=compared)
+    spans: list[tuple[int, int]] = []
+    field_asked: Field | None = None
+    for name, cue in FIELD_CUES:
+        match = cue.search(question)
+        if match:
+            field_asked = field_asked or name
+            spans.append(match.span())
+    field_spans = list(spans)
+    named, name_spans = find_authors(question, authors)
+    spans += name_spans
+    unknown = ""
+    if named:
+        field_asked = field_asked if field_asked not in (None, "count") else "authors"
+    elif AUTHOR_CUE.search(question):
+        match = NAME_AFTER_CUE.search(question)
+        candidate = match.group("name").strip(" .") if match else ""
+        a_day = any(form.search(candidate) for form in DAY_FORMS)
+        if candidate and not a_day and not NOT_A_NAME.search(candidate):
+            unknown = candidate
+            spans.append(match.span("name"))
+            field_asked = field_asked or "authors"
+        elif not a_day and re.search(r"\bwho\b|\bauthors?\b|\bwritten\b", question, re.I):
+            field_asked = field_asked or "authors"
+    day_span = find_days(question, days)
+    if day_span:
+        spans.append(day_span.text)
+    topic = topic_left(question, spans, known)
+    dates = {}
+    if day_span:
+        dates = {
+            "date_from": day_span.start.isoformat(),
+            "date_to": day_span.end.isoformat(),
+            "dated": day_span.dated,
+        }
+    if field_asked:
+        lacking = any(NEGATION.search(question[max(0, s - 25) : s]) for s, _ in field_spans)
+        return CollectionQuestion(
+            "listing", field_asked, named, unknown, topic=topic, lacking=lacking, **dates
+        )
+    if not topic and asks_overview(question, bool(day_span)):
+        return CollectionQuestion("overview", **dates)
+    if day_span and topic and COLLECTION_WORDS.search(question):
+        return CollectionQuestion("listing", "published", topic=topic, **dates)
+    return None
