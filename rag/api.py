@@ -36,6 +36,7 @@ from rag.owner import Notify, to_stderr
 from rag.prompts import load_prompts
 from rag.question import Answerer
 from rag.search import (
+    DateKind,
     Filters,
     Hit,
     HybridSearch,
@@ -51,6 +52,7 @@ if TYPE_CHECKING:  # the chain and the LLM client (openai) load on the first que
     from rag.embed import VectorEmbeddings
     from rag.llm import LLMAnswerer
     from rag.retriever import PaperRetriever
+    from rag.themes import Theme
 
 log = logging.getLogger(__name__)
 
@@ -385,6 +387,17 @@ class PaperChat:
         return PaperRetriever(
             searcher=self.searcher, k=k or self.settings.search.k, filters=filters, mode=mode
         )
+
+    def themes(
+        self, date_from: str = "", date_to: str = "", dated: DateKind = "published"
+    ) -> list[Theme]:
+        """The collection's themes (of the papers dated `date_from` to `date_to`, inclusive
+        ISO days of `dated`: "published" or "listed"), the largest first, each with its name,
+        its distinctive terms and its papers. A `FilterError` for a malformed day."""
+        filters = Filters(date_from=date_from, date_to=date_to, dated=dated)
+        with self.reaching_chroma():
+            self.sync_keyword_index()
+            return self.chain.collection.themes(filters or None)
 
     def remove(self, paper_id: str) -> int:
         """Delete a paper; returns how many chunks went. Raises `PaperNotFound` when no paper

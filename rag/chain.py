@@ -27,7 +27,7 @@ from rag.config import Settings
 from rag.context import Source, number_sources
 from rag.decide import Decider, Decision
 from rag.generate import Generator
-from rag.keyword import KeywordIndex
+from rag.keyword import KeywordIndex, tokenize
 from rag.llm import LLMAnswerer
 from rag.overview import CollectionAnswerer, collection_authors, days_of
 from rag.question import Answerer, Message, Question, validate
@@ -145,13 +145,18 @@ class AnswerChain:
         return [r.source.hit.paper_id for r in decided.relevance if r.probability >= LIKELY]
 
     def compared(self, items: tuple[str, ...], filters: Filters | None) -> list[Source]:
-        """The paper each item of a comparison names (by its title's name, else the best
-        search hit), once each."""
+        """The paper each item of a comparison names (by its title's name, or the paper the
+        decision finds named), once each; none when an item names no paper."""
         titles = self.titles()
         hits = []
         for item in items:
             title = matching_title(item, titles)
             found = self.searcher.search(title or item, 1, filters)
+            if found and title is None:  # the best hit, when it holds most of the item's terms
+                terms = key_terms(item)
+                held = set(tokenize([f"{found[0].title} {found[0].text}"])[0])
+                if sum(term in held for term in terms) * 2 < len(terms):
+                    return []  # compares something that is no paper here: asked as it is
             if found and all(h.paper_id != found[0].paper_id for h in hits):
                 hits.append(found[0])
         versions = {h.paper_id: content_hash_of(h.chunk_id) for h in hits}

@@ -151,4 +151,6 @@ def comparison_answer(question: str, sources: list[Source]) -> Answer:
             )
         )
     text = f"Comparing {len(sources)} papers:\n\n{comparison_table(sources)}"
-    return Answer(question, text, citations, False, EXTRACTIVE, {})
+    return Answer(
+        question, text, citations, False, EXTRACTIVE, {}, sources=[s.hit for s in sources]
+    )

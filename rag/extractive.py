@@ -21,7 +21,6 @@ import numpy as np
 
 from rag import learned
 from rag.answer import Outcome
-from rag.compare import comparison_table
 from rag.context import Source
 from rag.intent import MEASURES, Intent
 from rag.keyword import tokenize
@@ -443,9 +442,7 @@ def extractive_answer(
     two_way = bool(TWO_WAY_QUESTION.search(question)) and len(relevant) >= 2
     if len(named) >= 2 or two_way or (intent == "compare" and len(relevant) >= 2):
         compared = named if len(named) >= 2 else relevant[:2]
-        if intent == "compare":
-            return Draft(f"Comparing {len(compared)} papers:\n\n{comparison_table(compared)}")
-        blocks = []
+        blocks = [f"Comparing {len(compared)} papers:"] if intent == "compare" else []
         for source in compared:
             blocks.append(f"**{source.hit.title}**\n{joined(chosen(ranked, source, 2))}")
         return Draft("\n\n".join(blocks))

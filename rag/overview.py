@@ -12,7 +12,7 @@ from rag.answer import EXTRACTIVE, Answer, Citation, Outcome
 from rag.catalog import Catalog, CatalogPaper
 from rag.load import Paper
 from rag.scope import CollectionDays, CollectionQuestion, fold
-from rag.search import Filters
+from rag.search import Filters, Hit
 from rag.split import split_sentences
 from rag.themes import Theme, find_themes
 
@@ -71,18 +71,32 @@ class Cited:
     def __init__(self) -> None:
         self.citations: list[Citation] = []
         self.numbers: dict[str, int] = {}
+        self.sources: list[Hit] = []  # the papers cited, as the sources of the answer
 
     def __call__(self, paper: Paper, terms: list[str] = ()) -> str:
         if paper.paper_id not in self.numbers:
             number = len(self.citations) + 1
             self.numbers[paper.paper_id] = number
+            quote = lead_sentence(paper, list(terms))
+            self.sources.append(
+                Hit(
+                    paper.paper_id,
+                    paper.title,
+                    0.0,
+                    quote,
+                    paper.url,
+                    list(paper.authors),
+                    paper.date,
+                    paper.source,
+                )
+            )
             self.citations.append(
                 Citation(
                     number,
                     paper.paper_id,
                     paper.title,
                     paper.url,
-                    lead_sentence(paper, list(terms)),
+                    quote,
                     score=0.0,
                     abstract=paper.abstract,
                     relevance=1.0,
@@ -157,6 +171,7 @@ class CollectionAnswerer:
             question=asked,
             text=text,
             citations=cite.citations,
+            sources=cite.sources,
             abstained=outcome != "answered",
             answerer=EXTRACTIVE,
             timings={"generate": time.perf_counter() - started},

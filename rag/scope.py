@@ -44,7 +44,7 @@ FIELD_CUES: list[tuple[Field, re.Pattern[str]]] = [
     (
         "upvotes",
         re.compile(
-            r"\bup-?vot\w*|\bvotes?\b|\blikes\b|\bmost\s+(?:popular|liked|loved|hyped)"
+            r"\bup-?vot\w*|\bvotes?\b|\bmost\s+(?:popular|liked|loved|hyped)"
             r"|\b(?:popular|hottest|trending|top[- ]rated)\s+(?:papers?|ones?|one)\b",
             re.I,
         ),
@@ -60,14 +60,15 @@ FIELD_CUES: list[tuple[Field, re.Pattern[str]]] = [
     ),
 ]
 AUTHOR_CUE = re.compile(
-    r"\bauthors?\b|\bauthored\b|\bwr[oi]te\b|\bwritten\b|\bco-?authors?|\b(?:papers?|work|works"
-    r"|anything|something|articles?|stuff)\s+(?:by|from)\b|^\s*by\b|\bby\s+(?:the\s+)?author",
+    r"\bwho\s+(?:are|were|is)\s+the\s+authors?\b|\bauthors?\s+(?:of|named|called|list|include)\b"
+    r"|\bauthored\b|\bwho\s+wr[oi]te\b|\bwritten\s+by\b|\bco-?authors?|\b(?:papers?|work|works"
+    r"|anything|something|articles?|stuff)\s+(?:by|from)\b|\bby\s+(?:the\s+)?author",
     re.I,
 )
 NAME_AFTER_CUE = re.compile(
     r"(?:\b(?:papers?|work|works|anything|something|articles?|stuff)\s+(?:by|from)"
-    r"|\b(?:written|authored|co-?authored)\s+by|\bauthors?\s+(?:named|called)?"
-    r"|^\s*by)\s+(?P<name>[^\s?,!;]+(?:\s+[^\s?,!;]+){0,2})",
+    r"|\b(?:written|authored|co-?authored)\s+by|\bauthors?\s+(?:named|called))"
+    r"\s+(?P<name>[^\s?,!;]+(?:\s+[^\s?,!;]+){0,2})",
     re.I,
 )
 # An overview is asked for by these words alone ("overview pls"), or by the weaker ones of
@@ -124,7 +125,8 @@ SCOPE_WORDS = re.compile(
     r"|everything|everyone|anyone|overall|recurring|structured|missed|miss|areas?|fields?"
     r"|directions?|subjects?|mins?|minutes?|rn|tbh|lol|quick|fast|today|list|listed|older"
     r"|newer|earlier|later|before|after|since|weekend|went|should|whole|entire|now|day's"
-    r"|go|goes|going|happened|happening|skim|skimming|glance|need|want|know|see)\b",
+    r"|go|goes|going|happened|happening|skim|skimming|glance|need|want|know|see|write|wrote"
+    r"|written|writes|authors?|authored|co-?authors?|people|person|someone|named|called)\b",
     re.I,
 )
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -188,6 +190,9 @@ ITEM_NOISE = re.compile(
 )
 
 
+MAX_ITEM_WORDS = 6  # what names a paper is short: a longer item is a question of its own
+
+
 def compared_items(question: str) -> tuple[str, ...]:
     """What a comparison names ("compare honeycomb and loci in a table" -> honeycomb, loci),
     or () for a question that compares nothing by name."""
@@ -197,7 +202,7 @@ def compared_items(question: str) -> tuple[str, ...]:
             continue
         items = [" ".join(ITEM_NOISE.sub(" ", i).split()) for i in ITEM_SPLIT.split(match["items"])]
         items = [i for i in items if i and key_terms(i)]
-        if 2 <= len(items) <= 6:
+        if 2 <= len(items) <= 6 and all(len(i.split()) <= MAX_ITEM_WORDS for i in items):
             return tuple(items)
     return ()
 
@@ -453,7 +458,7 @@ def scope(
             unknown = candidate
             spans.append(match.span("name"))
             field_asked = field_asked or "authors"
-        elif not a_day and re.search(r"\bwho\b|\bauthors?\b|\bwritten\b", question, re.I):
+        elif not a_day and re.search(r"\bwho\b|\bauthors?\s+of\b|\bwritten\b", question, re.I):
             field_asked = field_asked or "authors"
     day_span = find_days(question, days)
     if day_span:

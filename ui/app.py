@@ -7,6 +7,7 @@ import re
 import shutil
 import tempfile
 import time
+from functools import partial
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -95,6 +96,11 @@ def answering_model(chat: PaperChat) -> str:
     if llm is None:
         return NO_MODEL
     return f"{llm.name} ({'llama.cpp, in PaperChat' if llm.local else llm.where})"
+
+
+def about_paper(title: str) -> str:
+    """The question a paper's button in the Themes view asks."""
+    return f"What is {title} about?"
 
 
 def heading(question: str) -> str:
@@ -335,6 +341,16 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
             return failed("  \n".join([escape(problem), *lines])), *collection_overview(query)
         return gr.update(value="\n".join(lines), elem_classes=[]), *collection_overview(query)
 
+    def themes_of(first: str, last: str) -> tuple[list[dict], str]:
+        """The themes of the papers of those days (all without), as cards' data."""
+        try:
+            found = chat.themes(first.strip(), last.strip())
+        except (FilterError, *USER_ERRORS) as exc:
+            return [], f"**Error:** {exc}"
+        total = sum(len(t.papers) for t in found)
+        note = f"{total} papers in {len(found)} themes." if found else "No papers for those days."
+        return [t.to_dict() for t in found], note
+
     def exports(session: dict) -> tuple[dict, dict]:
         """The conversation as Markdown and the papers it cited as BibTeX, ready to download."""
         answers = (session or new_session())["answers"]
@@ -468,6 +484,38 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
                         )
                     fetch = gr.Button("Fetch", elem_id="fetch")
                     fetch_report = gr.Markdown(elem_id="fetch-report")
+                with gr.Tab("Themes"):
+                    with gr.Row():
+                        themes_from = gr.Textbox(
+                            label="From day", placeholder="YYYY-MM-DD", elem_id="themes-from"
+                        )
+                        themes_to = gr.Textbox(
+                            label="To day", placeholder="YYYY-MM-DD", elem_id="themes-to"
+                        )
+                    show_themes = gr.Button("Show themes", elem_id="show-themes")
+                    themes_note = gr.Markdown(elem_id="themes-note")
+                    found_themes = gr.State([])
+
+                    @gr.render(inputs=found_themes)
+                    def theme_cards(found: list[dict]) -> None:
+                        """A card per theme; a paper's button asks about it in the chat."""
+                        for number, theme in enumerate(found, 1):
+                            with gr.Group(elem_classes="theme-card"):
+                                count = len(theme["papers"])
+                                gr.Markdown(f"**{number}. {theme['name']}** ({count} papers)")
+                                for paper in theme["papers"]:
+                                    paper_button = gr.Button(
+                                        paper["title"], size="sm", elem_classes="theme-paper"
+                                    )
+                                    paper_button.click(
+                                        partial(about_paper, paper["title"]),
+                                        None,
+                                        question,
+                                        queue=False,
+                                        **hidden,
+                                    ).then(respond, ask_inputs, ask_outputs, **hidden).then(
+                                        exports, session, downloads, **hidden
+                                    )
 
         ask_inputs = [question, session, k, date_from, date_to, dated, author, answerer]
         ask_outputs = [chatbot, session, sources, label, question, hint]
@@ -507,6 +555,9 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
         add.click(add_papers, [upload, title_query], [report, upload, *overview], **hidden)
         fetch.click(
             fetch_days, [fetch_from, fetch_to, title_query], [fetch_report, *overview], **hidden
+        )
+        show_themes.click(
+            themes_of, [themes_from, themes_to], [found_themes, themes_note], **hidden
         )
         app.load(collection_overview, None, overview, **hidden)
         gr.api(api_chat, api_name="chat")

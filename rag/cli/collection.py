@@ -6,10 +6,14 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from rag.cli.common import (
+    DatedOption,
+    DateFromOption,
+    DateToOption,
     app,
     console,
     emit_json,
@@ -205,3 +209,31 @@ def reset(yes: Annotated[bool, typer.Option("--yes", help="Confirm.")] = False) 
     with user_errors():
         open_chat().reset()
     console.print("The collection is empty.")
+
+
+@app.command()
+def themes(
+    date_from: DateFromOption = "",
+    date_to: DateToOption = "",
+    dated: DatedOption = "published",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the themes as JSON.")] = False,
+) -> None:
+    """The collection's themes (of the papers of a date range): each named by its papers'
+    distinctive terms, with its papers."""
+    with user_errors():
+        found = open_chat().themes(date_from, date_to, dated)
+    if as_json:
+        emit_json([theme.to_dict() for theme in found])
+        return
+    if not found:
+        console.print(
+            "No papers in the collection" + (" for those days." if date_from or date_to else ".")
+        )
+        return
+    total = sum(len(theme.papers) for theme in found)
+    console.print(f"{total} papers in {len(found)} themes", highlight=False)
+    for number, theme in enumerate(found, 1):
+        console.print(f"\n[bold]{number}. {escape(theme.name)}[/] ({len(theme.papers)} papers)")
+        for paper in theme.papers:
+            day = f"  {paper.date}" if paper.date else ""
+            console.print(f"  - {escape(paper.title)}{day}", highlight=False)
