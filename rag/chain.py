@@ -26,6 +26,7 @@ from rag.condense import Condensed, condense, leaning
 from rag.config import Settings
 from rag.context import Source, number_sources
 from rag.decide import Decider, Decision
+from rag.extractive import quotes
 from rag.generate import Generator
 from rag.keyword import KeywordIndex, tokenize
 from rag.llm import LLMAnswerer
@@ -33,12 +34,11 @@ from rag.overview import CollectionAnswerer, collection_authors, days_of
 from rag.question import Answerer, Message, Question, validate
 from rag.relevance import key_terms
 from rag.retrieve import Retrieved, retrieve
-from rag.scope import CollectionQuestion, scope
+from rag.scope import CollectionQuestion, aspect_of, scope
 from rag.search import Filters, HybridSearch, Mode, content_hash_of
 from rag.store import VectorStore
 
 ELLIPTICAL_TERMS = 3  # a question with more key terms than this is about a topic of its own
-LIKELY = 0.5  # a paper more likely than not to address a topic is on it
 
 
 class AnswerChain:
@@ -132,17 +132,18 @@ class AnswerChain:
     def scope(self, asked: Condensed) -> CollectionQuestion | None:
         """The collection question this is (themes, listing fields), or None."""
         papers = self.catalog.papers()
-        known = lambda term: self.keyword.paper_frequency(term) > 0  # noqa: E731
-        return scope(asked.standalone, collection_authors(papers), days_of(papers), known)
+        return scope(asked.standalone, collection_authors(papers), days_of(papers), self.known)
 
     def topic_papers(self, topic: str, filters: Filters | None) -> list[str]:
-        """The ids of the papers on `topic`: those it names, else every candidate more likely
-        than not to address it."""
+        """The ids of the papers on `topic`: those it names, else those a list of the papers on
+        it holds (as many of the likeliest as maximise the expected F1)."""
         asked = self.validate(f"Which papers are about {topic}?", None, "extractive", filters)
         decided = self.decide(self.retrieve(self.condense(asked)))
         if decided.named:
             return [s.hit.paper_id for s in decided.named]
-        return [r.source.hit.paper_id for r in decided.relevance if r.probability >= LIKELY]
+        if decided.outcome == "refused":
+            return []
+        return [s.hit.paper_id for s in decided.extractive]
 
     def compared(self, items: tuple[str, ...], filters: Filters | None) -> list[Source]:
         """The paper each item of a comparison names (by its title's name, or the paper the
@@ -162,6 +163,35 @@ class AnswerChain:
         versions = {h.paper_id: content_hash_of(h.chunk_id) for h in hits}
         return number_sources(hits, self.store.sentences(versions))
 
+    def on_topic(self, topic: str, count: int, filters: Filters | None) -> list[Source]:
+        """The `count` likeliest papers on `topic`, as sources to compare."""
+        ids = self.topic_papers(topic, filters)[:count]
+        found = {
+            h.paper_id: h for h in self.searcher.search(topic, self.settings.search.pool, filters)
+        }
+        hits = [found[paper_id] for paper_id in ids if paper_id in found]
+        versions = {h.paper_id: content_hash_of(h.chunk_id) for h in hits}
+        return number_sources(hits, self.store.sentences(versions))
+
+    def on_question(
+        self, asked: Condensed, items: tuple[str, ...], compared: list[Source]
+    ) -> dict[int, str]:
+        """For a comparison that asks about something ("how do X and Y balance rewards?"), the
+        sentence of each compared paper most likely to answer it (the sentence model); {} for
+        a plain comparison."""
+        if not aspect_of(asked.standalone, items, self.known):
+            return {}
+        scoring = self.decide.scoring(self.retrieve(asked), compared)
+        ranked = quotes(asked.standalone, "compare", scoring, compared)
+        best: dict[int, str] = {}
+        for quote in ranked:  # best first
+            best.setdefault(quote.source.number, quote.sentence.text)
+        return best
+
+    def known(self, term: str) -> bool:
+        """Whether the collection's papers use the (stemmed) term."""
+        return self.keyword.paper_frequency(term) > 0
+
     def _answer(self, questions: Iterator[Condensed]) -> Iterator[str | Answer]:
         for asked in questions:
             scoped = self.scope(asked)
@@ -169,11 +199,16 @@ class AnswerChain:
                 yield from self.about_papers.stream(asked)
                 continue
             if scoped.kind == "compare":
-                compared = self.compared(scoped.compared, asked.filters)
+                compared = (
+                    self.compared(scoped.compared, asked.filters)
+                    if scoped.compared
+                    else self.on_topic(scoped.topic, scoped.compared_count, asked.filters)
+                )
                 if len(compared) < 2:  # not two papers by name: compared as asked
                     yield from self.about_papers.stream(asked)
                     continue
-                answer = comparison_answer(asked.question, compared)
+                on_question = self.on_question(asked, scoped.compared, compared)
+                answer = comparison_answer(asked.question, compared, on_question)
             else:
                 answer = self.collection(asked.question, scoped, asked.filters)
             answer.standalone_question = asked.standalone

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
+
 from rag.answer import EXTRACTIVE, Answer, Citation
 from rag.context import Source
 from rag.scope import fold
@@ -41,6 +43,7 @@ ROLE_CUES = {
         re.I,
     ),
 }
+ON_QUESTION = "On the question"
 CELL_WORDS = 32  # a cell quotes at most this many words of its sentence
 
 
@@ -64,25 +67,18 @@ def role_scores(sentences: list[str]) -> dict[str, list[float]]:
 
 
 def assign(sentences: list[str]) -> dict[str, int | None]:
-    """Each column's sentence (its index), each sentence in one column at most: the strongest
-    pairs are taken first."""
+    """Each column's sentence (its index), each sentence in one column at most, so that the
+    columns together state their parts most strongly (an optimal assignment, scipy's); a
+    column no sentence states stays empty."""
+    from scipy.optimize import linear_sum_assignment
+
     scores = role_scores(sentences)
-    pairs = sorted(
-        (
-            (score, column, index)
-            for column, row in scores.items()
-            for index, score in enumerate(row)
-        ),
-        key=lambda p: -p[0],
-    )
+    matrix = np.array([scores[column] for column in COLUMNS])
+    rows, picked = linear_sum_assignment(matrix, maximize=True)
     chosen: dict[str, int | None] = dict.fromkeys(COLUMNS)
-    taken: set[int] = set()
-    for score, column, index in pairs:
-        if score <= 0:
-            break
-        if chosen[column] is None and index not in taken:
-            chosen[column] = index
-            taken.add(index)
+    for row, index in zip(rows, picked, strict=True):
+        if matrix[row, index] > 0:
+            chosen[COLUMNS[row]] = int(index)
     return chosen
 
 
@@ -94,18 +90,25 @@ def cell(sentence: str, number: int) -> str:
     return f"“{text}” [{number}]"
 
 
-def comparison_table(sources: list[Source]) -> str:
-    """The markdown table comparing `sources`, one row each."""
-    header = "| Paper | " + " | ".join(COLUMNS) + " |"
-    rule = "|" + "---|" * (len(COLUMNS) + 1)
+def comparison_table(sources: list[Source], on_question: dict[int, str] | None = None) -> str:
+    """The markdown table comparing `sources`, one row each. `on_question`, by source number:
+    the sentence that best answers what the comparison asks about, in a column of its own
+    (its sentence is not repeated in the others)."""
+    on_question = on_question or {}
+    columns = (ON_QUESTION, *COLUMNS) if on_question else COLUMNS
+    header = "| Paper | " + " | ".join(columns) + " |"
+    rule = "|" + "---|" * (len(columns) + 1)
     rows = [header, rule]
     for source in sources:
         sentences = [s.text for s in source.sentences] or [source.hit.text]
-        chosen = assign(sentences)
+        asked = on_question.get(source.number)
+        chosen = assign([s if s != asked else "" for s in sentences])
         cells = [
             cell(sentences[index], source.number) if index is not None else ""
             for index in (chosen[c] for c in COLUMNS)
         ]
+        if on_question:
+            cells.insert(0, cell(asked, source.number) if asked else "")
         title = source.hit.title.replace("|", "/")
         rows.append(f"| **{title}** [{source.number}] | " + " | ".join(cells) + " |")
     return "\n".join(rows)
@@ -129,12 +132,16 @@ def matching_title(item: str, titles: list[str]) -> str | None:
     return within[0] if len(within) == 1 else None
 
 
-def comparison_answer(question: str, sources: list[Source]) -> Answer:
-    """The table as an answer, each paper cited with the first sentence its row quotes."""
+def comparison_answer(
+    question: str, sources: list[Source], on_question: dict[int, str] | None = None
+) -> Answer:
+    """The table as an answer, each paper cited with the sentence that answers the question
+    (with an aspect), else the first its row quotes."""
     citations = []
     for source in sources:
         sentences = [s.text for s in source.sentences] or [source.hit.text]
         first = next((i for i in assign(sentences).values() if i is not None), 0)
+        quote = (on_question or {}).get(source.number) or sentences[first]
         hit = source.hit
         citations.append(
             Citation(
@@ -142,7 +149,7 @@ def comparison_answer(question: str, sources: list[Source]) -> Answer:
                 hit.paper_id,
                 hit.title,
                 hit.url,
-                sentences[first],
+                quote,
                 hit.score,
                 abstract=" ".join(sentences),
                 relevance=1.0,
@@ -150,7 +157,7 @@ def comparison_answer(question: str, sources: list[Source]) -> Answer:
                 date=hit.date,
             )
         )
-    text = f"Comparing {len(sources)} papers:\n\n{comparison_table(sources)}"
+    text = f"Comparing {len(sources)} papers:\n\n{comparison_table(sources, on_question)}"
     return Answer(
         question, text, citations, False, EXTRACTIVE, {}, sources=[s.hit for s in sources]
     )

@@ -18,6 +18,7 @@ from rag.themes import Theme, find_themes
 
 LISTED_AT_MOST = 100  # papers cited in one overview; a bigger one shows each theme's first
 THEME_SHOWS = 8
+PROLIFIC_SHOWN = 10  # authors listed by their number of papers
 # How each field is named in an answer: (what one paper has, what several have, what the
 # collection lacks).
 FIELD_WORDS = {
@@ -263,9 +264,11 @@ class CollectionAnswerer:
                 f"No paper of the collection lists an author named {question.unknown_author}.",
                 "refused",
             )
+        if not question.authors and not question.topic:  # "which author has the most papers?"
+            return self.prolific(papers, cite, scope_words)
         if not question.authors:  # "who wrote ...": the authors of the papers it is about
-            if not question.topic or not papers:
-                return "Name a paper or an author to ask about authors.", "refused"
+            if not papers:
+                return f"The collection has no paper{scope_words}.", "refused"
             lines = [
                 f"- {p.paper.title} {cite(p.paper)}: {', '.join(p.paper.authors) or 'none listed'}"
                 for p in papers[:5]
@@ -279,6 +282,32 @@ class CollectionAnswerer:
         lines = [f"- {p.paper.title} {cite(p.paper)}: {', '.join(p.paper.authors)}" for p in found]
         head = f"**{len(found)} paper(s){scope_words} by {names}:**"
         return f"{head}\n\n" + "\n".join(lines), "answered"
+
+    def prolific(
+        self, papers: list[CatalogPaper], cite: Cited, scope_words: str
+    ) -> tuple[str, Outcome]:
+        """The authors with more than one paper, the most first."""
+        by_author: dict[str, list[Paper]] = {}
+        for p in papers:
+            for name in p.paper.authors:
+                by_author.setdefault(name, []).append(p.paper)
+        several = sorted(
+            ((name, own) for name, own in by_author.items() if len(own) > 1),
+            key=lambda item: (-len(item[1]), item[0]),
+        )[:PROLIFIC_SHOWN]
+        if not several:
+            return (
+                f"No author has more than one paper{scope_words}: {len(by_author)} authors"
+                f" wrote the {len(papers)} papers.",
+                "refused",
+            )
+        lines = [
+            f"- {name} ({len(own)} papers): " + "; ".join(f"{p.title} {cite(p)}" for p in own)
+            for name, own in several
+        ]
+        return f"**The authors with the most papers{scope_words}:**\n\n" + "\n".join(
+            lines
+        ), "answered"
 
     def most(
         self, field: str, papers: list[CatalogPaper], cite: Cited, scope_words: str

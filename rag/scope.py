@@ -36,7 +36,8 @@ FIELD_CUES: list[tuple[Field, re.Pattern[str]]] = [
             r"\s+(?:the\s+|a\s+|any\s+|public\s+|their\s+|its\s+)?(?:code(?:base)?|implementations?)"
             r"\b(?!\s*(?:generation|gen|llms?|models?|completion|review|reasoning|agents?|editing"
             r"|search|synthesis|understanding|translation|benchmarks?|tasks?))"
-            r"|\bcode\s+(?:available|released|links?|public)|\bcode\s*\?",
+            r"|\bcode\s+(?:available|released|links?|public|for|of)\b|\bcode\s*\?"
+            r"|\blink\s+(?:me\s+)?(?:to\s+)?(?:the\s+)?code\b",
             re.I,
         ),
     ),
@@ -50,17 +51,27 @@ FIELD_CUES: list[tuple[Field, re.Pattern[str]]] = [
         ),
     ),
     ("comments", re.compile(r"\bcomments?\b|\bmost\s+discuss\w*|\bdiscussions?\b", re.I)),
-    ("keywords", re.compile(r"\b(?:ai\s+)?keywords?\b|\btags?\b|\btagged\b", re.I)),
+    (
+        "keywords",
+        re.compile(
+            r"\b(?:ai|hf|hugging\s*face|listed|their|its)\s+keywords\b|\bkeywords\s+(?:of|for|listed"
+            r"|does|do|are|is|say)\b|\bwhat\s+keywords\b|\bby\s+keywords?\b|\btags?\b"
+            r"|\btagged\b",
+            re.I,
+        ),
+    ),
     (
         "count",
         re.compile(
-            r"\bhow\s+many\s+(?:papers|of\s+(?:them|the\s+papers))\b|\bnumber\s+of\s+papers\b|\bcount\s+(?:the\s+)?papers\b",
+            r"\bhow\s+many\b(?=(?:\s+[\w-]+){0,5}?\s+(?:papers|preprints|of\s+(?:them|the\s+papers)"
+            r"|are\s+(?:there|listed|in)))|\bnumber\s+of\s+papers\b|\bcount\s+(?:the\s+)?papers\b",
             re.I,
         ),
     ),
 ]
 AUTHOR_CUE = re.compile(
-    r"\bwho\s+(?:are|were|is)\s+the\s+authors?\b|\bauthors?\s+(?:of|named|called|list|include)\b"
+    r"\bwhich\s+authors?\b|\bauthors?\s+(?:has|have|with)\s+the\s+most\b|\bmost\s+prolific\b"
+    r"|\bwho\s+(?:are|were|is)\s+the\s+authors?\b|\bauthors?\s+(?:of|named|called|list|include)\b"
     r"|\bauthored\b|\bwho\s+wr[oi]te\b|\bwritten\s+by\b|\bco-?authors?|\b(?:papers?|work|works"
     r"|anything|something|articles?|stuff)\s+(?:by|from)\b|\bby\s+(?:the\s+)?author",
     re.I,
@@ -155,10 +166,16 @@ DAY_FORMS = [
 NEGATION = re.compile(
     r"\b(?:without|no|lack\w*|missing|not|n't|never|none)\b(?:\s+\w+){0,3}\s*$", re.I
 )
-NOT_A_NAME = re.compile(r"\b(?:topic|theme|field|area|subject|today|this|the|these|those)\b", re.I)
+NOT_A_NAME = re.compile(r"\b(?:topic|theme|field|area|subject|this|the|these|those)\b", re.I)
+RELATIVE_DAY = re.compile(
+    r"\b(?:today|tonight|yesterday|this\s+week|last\s+week|recently|lately|here)\b", re.I
+)
 RANGE_JOIN = re.compile(r"^\s*(?:-|\u2013|to|through|thru|until|till|and)\s*$", re.I)
 LISTED_CUE = re.compile(
     r"\blisted\b|\bon\s+(?:hf|hugging\s*face|daily\s+papers)\b|\bfeatured\b", re.I
+)
+DATED_CUE = re.compile(
+    r"\b(?:published|released|posted|submitted|came\s+out|dated|appeared)\b", re.I
 )
 PUBLISHED_CUE = re.compile(
     r"\b(?:came|come|comes)\s+out\b|\bpublished\b|\breleased\b|\bposted\b|\bsubmitted\b"
@@ -168,8 +185,18 @@ PUBLISHED_CUE = re.compile(
 
 
 COMPARE_FORMS = [
-    re.compile(r"\b(?:compare|contrast|comparison\s+of|comparing)\s+(?P<items>.+)", re.I),
+    re.compile(
+        r"(?:^|[:;,.!?]\s*)(?:(?:can|could|would)\s+you\s+|please\s+|pls\s+|now\s+|so\s+|ok\s+"
+        r"|quickly\s+|briefly\s+)*(?:compare|contrast)\s+(?P<items>.+)",
+        re.I,
+    ),
+    re.compile(r"\b(?:a\s+)?comparison\s+(?:of|between)\s+(?P<items>.+)", re.I),
     re.compile(r"\b(?:differences?|diff|contrast)\s+between\s+(?P<items>.+)", re.I),
+    re.compile(
+        r"\b(?:how|where|in what way)\s+(?:do|does|did|would|is|are)\s+(?P<a>.+?)\s+(?:differ\w*"
+        r"|compare\w*|relate\w*|different)\s+(?:from|to|with|than)\s+(?P<b>[^,?(:;]+)",
+        re.I,
+    ),
     re.compile(r"\bhow\s+(?:do|does|did|would)\s+(?P<items>.+?)\s+(?:differ|compare)\w*\b", re.I),
     re.compile(
         r"\bhow\s+(?:do|does|did|would)\s+(?P<items>(?:[^,?]+,\s*)*[^,?]+?\s+(?:and|&)\s+\S+)"
@@ -178,6 +205,8 @@ COMPARE_FORMS = [
     ),
     re.compile(r"(?P<items>\S.*?\s(?:vs\.?|versus)\s.+)", re.I),
 ]
+# Where the names of a comparison end: "X vs Y - how do they ...", "compare X and Y (both ...)".
+ITEMS_END = re.compile(r"\s+[-\u2013\u2014]\s+|\s*[:;(?]|\s+-{2}\s+")
 ITEM_SPLIT = re.compile(
     r"\s*,\s*(?:and\s+|&\s+)?|\s+(?:and|with|to|vs\.?|versus|&|against)\s+", re.I
 )
@@ -185,12 +214,31 @@ ITEM_NOISE = re.compile(
     r"\b(?:in|as|with|into)\s+(?:a\s+)?(?:table|tabular\s+form|side[- ]by[- ]side)\b.*$"
     r"|\bside[- ]by[- ]side\b"
     r"|\bfor me\b|\bplease\b|\bpls\b|\bplz\b|\bpapers?\b|\bapproach(?:es)?\b|\bmethods?\b"
-    r"|\bthe\b|\bone\b|\bin (?:terms of|approach|results?).*$|\bdiffer\b.*$|[?!.]+$",
+    r"|\bthe\b|\bone\b|\bin (?:terms of|approach|results?).*$|\bdiffer\b.*$|[?!.]+$"
+    r"|\bin\s+(?:how|what|the\s+way|their|its|which)\b.*$|\bboth\b.*$|\bcompared?\b"
+    r"|\bwhat'?s\s+different\b.*$",
     re.I,
 )
 
 
 MAX_ITEM_WORDS = 6  # what names a paper is short: a longer item is a question of its own
+
+
+COMPARE_TOPIC = re.compile(
+    r"\b(?:compare|contrast|comparison\s+of|differences?\s+between)\s+(?:the\s+|all\s+)*"
+    r"(?P<count>two|three|four|both|2|3|4)?\s*(?P<topic>[^,?(:]+?)\s+papers\b",
+    re.I,
+)
+COUNTS = {"two": 2, "both": 2, "2": 2, "three": 3, "3": 3, "four": 4, "4": 4}
+
+
+def compared_topic(question: str) -> tuple[str, int]:
+    """A comparison of the papers on a topic ("compare the two autoencoder papers"): the
+    topic and how many (4 at most), or ("", 0)."""
+    match = COMPARE_TOPIC.search(question)
+    if not match or not key_terms(match["topic"]):
+        return "", 0
+    return match["topic"], COUNTS.get((match["count"] or "").lower(), 4)
 
 
 def compared_items(question: str) -> tuple[str, ...]:
@@ -200,11 +248,36 @@ def compared_items(question: str) -> tuple[str, ...]:
         match = form.search(question)
         if not match:
             continue
-        items = [" ".join(ITEM_NOISE.sub(" ", i).split()) for i in ITEM_SPLIT.split(match["items"])]
-        items = [i for i in items if i and key_terms(i)]
-        if 2 <= len(items) <= 6 and all(len(i.split()) <= MAX_ITEM_WORDS for i in items):
-            return tuple(items)
+        groups = match.groupdict()
+        named = groups.get("items") or f"{groups['a']} and {groups['b']}"
+        # the names, else where a question puts them: in parentheses, or after a colon
+        bare = re.sub(r"\([^)]*\)", " ", named)
+        places = [ITEMS_END.split(named)[0], ITEMS_END.split(bare)[0]]
+        places += re.findall(r"\(([^)]*)\)", question)
+        places += [question.partition(":")[2]] if ":" in question else []
+        places += ITEMS_END.split(bare)[1:]
+        for place in places:
+            items = [" ".join(ITEM_NOISE.sub(" ", i).split()) for i in ITEM_SPLIT.split(place)]
+            items = [i for i in items if i and key_terms(i)]
+            if 2 <= len(items) <= 6 and all(len(i.split()) <= MAX_ITEM_WORDS for i in items):
+                return tuple(items)
     return ()
+
+
+COMPARE_WORDS = re.compile(
+    r"\b(?:compar\w*|contrast\w*|differ\w*|distinguish\w*|between|vs|versus|table|tabular"
+    r"|side|each|both|two|three|way|ways|respectively|similar\w*|same)\b",
+    re.I,
+)
+
+
+def aspect_of(question: str, items: tuple[str, ...], known: Known) -> str:
+    """What a comparison asks about beyond the papers it names ("how they balance multiple
+    rewards"), or "" for a plain comparison."""
+    text = question
+    for item in items:
+        text = re.sub(re.escape(item), " ", text, flags=re.I)
+    return topic_left(COMPARE_WORDS.sub(" ", text), [], known)
 
 
 def fold(text: str) -> str:
@@ -255,6 +328,7 @@ class CollectionQuestion:
     dated: Literal["published", "listed"] = "published"
     topic: str = ""  # the rest of the question, when it restricts the papers to a subject
     compared: tuple[str, ...] = ()  # what a comparison names, as written
+    compared_count: int = 0  # a comparison of a topic's papers: how many ("the two ...")
     lacking: bool = False  # asks for the papers without the field ("no code")
 
 
@@ -437,6 +511,9 @@ def scope(
     compared = compared_items(question)
     if compared:
         return CollectionQuestion("compare", compared=compared)
+    topic, count = compared_topic(question)
+    if topic:
+        return CollectionQuestion("compare", topic=topic, compared_count=count)
     spans: list[tuple[int, int]] = []
     field_asked: Field | None = None
     for name, cue in FIELD_CUES:
@@ -452,13 +529,14 @@ def scope(
         field_asked = field_asked if field_asked not in (None, "count") else "authors"
     elif AUTHOR_CUE.search(question):
         match = NAME_AFTER_CUE.search(question)
-        candidate = match.group("name").strip(" .") if match else ""
+        candidate = match.group("name") if match else ""
+        candidate = RELATIVE_DAY.sub(" ", candidate).strip(" .")
         a_day = any(form.search(candidate) for form in DAY_FORMS)
         if candidate and not a_day and not NOT_A_NAME.search(candidate):
             unknown = candidate
             spans.append(match.span("name"))
             field_asked = field_asked or "authors"
-        elif not a_day and re.search(r"\bwho\b|\bauthors?\s+of\b|\bwritten\b", question, re.I):
+        elif not a_day:
             field_asked = field_asked or "authors"
     day_span = find_days(question, days)
     if day_span:
@@ -476,6 +554,9 @@ def scope(
         return CollectionQuestion(
             "listing", field_asked, named, unknown, topic=topic, lacking=lacking, **dates
         )
+    undated = not (days.published or days.listed) and any(f.search(question) for f in DAY_FORMS)
+    if undated and DATED_CUE.search(question) and not OVERVIEW_CUE.search(question):
+        return CollectionQuestion("listing", "published", topic=topic)  # no dates to read
     if not topic and asks_overview(question, bool(day_span)):
         return CollectionQuestion("overview", **dates)
     if day_span and topic and COLLECTION_WORDS.search(question):
