@@ -132,7 +132,8 @@ class AnswerChain:
     def scope(self, asked: Condensed) -> CollectionQuestion | None:
         """The collection question this is (themes, listing fields), or None."""
         papers = self.catalog.papers()
-        return scope(asked.standalone, collection_authors(papers), days_of(papers), self.known)
+        authors, days = collection_authors(papers), days_of(papers)
+        return scope(asked.standalone, authors, days, self.known, self.has_papers)
 
     def topic_papers(self, topic: str, filters: Filters | None) -> list[str]:
         """The ids of the papers on `topic`: those it names, else those a list of the papers on
@@ -187,6 +188,10 @@ class AnswerChain:
         for quote in ranked:  # best first
             best.setdefault(quote.source.number, quote.sentence.text)
         return best
+
+    def has_papers(self, topic: str) -> bool:
+        """Whether the collection has papers on the topic."""
+        return bool(self.topic_papers(topic, None))
 
     def known(self, term: str) -> bool:
         """Whether the collection's papers use the (stemmed) term."""

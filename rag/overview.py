@@ -18,6 +18,7 @@ from rag.themes import Theme, find_themes
 
 LISTED_AT_MOST = 100  # papers cited in one overview; a bigger one shows each theme's first
 THEME_SHOWS = 8
+FEW = 3  # a question on this many papers asks for each one's count, not the most
 PROLIFIC_SHOWN = 10  # authors listed by their number of papers
 # How each field is named in an answer: (what one paper has, what several have, what the
 # collection lacks).
@@ -222,7 +223,7 @@ class CollectionAnswerer:
         if field == "authors":
             return self.by_authors(question, everything, papers, cite, scope_words)
         if field in ("upvotes", "comments"):
-            return self.most(field, papers, cite, scope_words)
+            return self.most(field, papers, cite, scope_words, question.ranking)
         if field == "published":
             if not papers:
                 return f"No paper of the collection is{scope_words or ' dated'}.", "refused"
@@ -310,13 +311,18 @@ class CollectionAnswerer:
         ), "answered"
 
     def most(
-        self, field: str, papers: list[CatalogPaper], cite: Cited, scope_words: str
+        self, field: str, papers: list[CatalogPaper], cite: Cited, scope_words: str, ranking: bool
     ) -> tuple[str, Outcome]:
+        """The papers with the most upvotes or comments; each one's count when the question
+        is about a few papers and asks for no ranking."""
         counted = [(field_value(p.paper, field), p) for p in papers]
         counted = [(c, p) for c, p in counted if c is not None]
         noun = "upvotes" if field == "upvotes" else "comments"
         if not counted:
             return f"No paper{scope_words} has {noun} recorded.", "refused"
+        if len(counted) <= FEW and not ranking:  # "how many upvotes does X have?"
+            lines = [f"- {p.paper.title} {cite(p.paper)}: {c} {noun}" for c, p in counted]
+            return "\n".join(lines), "answered"
         values = {c for c, _ in counted}
         if len(values) == 1:
             (value,) = values

@@ -31,7 +31,8 @@ FIELD_CUES: list[tuple[Field, re.Pattern[str]]] = [
         "github",
         re.compile(
             r"\bgit\s?hub\b|\brepos?\b|\brepositor(?:y|ies)\b|\bopen[- ]?sourced?\b|\bsource code"
-            r"|\b(?:with|have|has|having|had|release[sd]?|share[sd]?|publish(?:ed|es)?|provide[sd]?"
+            r"|(?:\bwith|\bwithout|\bw/o|\bw/|\bhave|\bhas|\bhaving|\bhad|\brelease[sd]?|\bshare[sd]?"
+            r"|\bpublish(?:ed|es)?|\bprovide[sd]?"
             r"|any|their|its|public|available|link(?:s|ed)?(?: to)?|includes?|no)"
             r"\s+(?:the\s+|a\s+|any\s+|public\s+|their\s+|its\s+)?(?:code(?:base)?|implementations?)"
             r"\b(?!\s*(?:generation|gen|llms?|models?|completion|review|reasoning|agents?|editing"
@@ -41,11 +42,22 @@ FIELD_CUES: list[tuple[Field, re.Pattern[str]]] = [
             re.I,
         ),
     ),
+    (
+        "published",
+        re.compile(
+            r"\bwhen\s+(?:was|were|did|is)\b(?=.*\b(?:published|released|posted|submitted"
+            r"|come\s+out|came\s+out|appear)\b)|\b(?:newest|oldest|latest|earliest|most\s+recent)"
+            r"\s+(?:papers?|ones?|one|preprints?)\b",
+            re.I,
+        ),
+    ),
     ("project_page", re.compile(r"\bproject\s*(?:page|site|website)s?\b|\bhomepages?\b", re.I)),
     (
         "upvotes",
         re.compile(
-            r"\bup-?vot\w*|\bvotes?\b|\bmost\s+(?:popular|liked|loved|hyped)"
+            r"\bup-?vot\w*|\bvotes?\b|\bmost\s+(?:popular|liked|loved|hyped)(?=(?:\s+[\w-]+){0,4}"
+            r"\s+papers?\b)|\bmost\s+(?:popular|liked|loved|hyped)(?=\s*(?:papers?\b"
+            r"|ones?\b|work\b|today|this\s+week|on\b|in\b|[?.!]|$))"
             r"|\b(?:popular|hottest|trending|top[- ]rated)\s+(?:papers?|ones?|one)\b",
             re.I,
         ),
@@ -63,15 +75,18 @@ FIELD_CUES: list[tuple[Field, re.Pattern[str]]] = [
     (
         "count",
         re.compile(
-            r"\bhow\s+many\b(?=(?:\s+[\w-]+){0,5}?\s+(?:papers|preprints|of\s+(?:them|the\s+papers)"
-            r"|are\s+(?:there|listed|in)))|\bnumber\s+of\s+papers\b|\bcount\s+(?:the\s+)?papers\b",
+            r"#\s*of\b(?=.*\bpapers)|\bnumber\s+of\b(?=.*\bpapers)|\bhow\s+many\b"
+            r"(?=(?:\s+[\w-]+){0,5}?\s+(?:papers|preprints|of\s+(?:them|the\s+papers)))"
+            r"|\bhow\s+many\s+are\s+(?:there|listed)\b|\bcount\s+(?:the\s+)?papers\b",
             re.I,
         ),
     ),
 ]
 AUTHOR_CUE = re.compile(
     r"\bwhich\s+authors?\b|\bauthors?\s+(?:has|have|with)\s+the\s+most\b|\bmost\s+prolific\b"
-    r"|\bwho\s+(?:are|were|is)\s+the\s+authors?\b|\bauthors?\s+(?:of|named|called|list|include)\b"
+    r"|\bwho\s+(?:are|were|is)\s+the\s+authors?\b|\bauthors?\s+(?:named|called|list|include)\b"
+    r"|^\W*(?:who|list|name|give\s+me|show\s+me|what\s+are|tell\s+me)\b.*\bauthors?\b"
+    r"|\b(?:an?|the)\s+author\s+(?:on|of)\b"
     r"|\bauthored\b|\bwho\s+wr[oi]te\b|\bwritten\s+by\b|\bco-?authors?|\b(?:papers?|work|works"
     r"|anything|something|articles?|stuff)\s+(?:by|from)\b|\bby\s+(?:the\s+)?author",
     re.I,
@@ -85,10 +100,18 @@ NAME_AFTER_CUE = re.compile(
 # An overview is asked for by these words alone ("overview pls"), or by the weaker ones of
 # `ABOUT_CUE` about the papers ("what do these papers cover?").
 OVERVIEW_CUE = re.compile(
-    r"\boverviews?\b|\bthemes?\b|\btopics?\b|\btrends?\b|\btrending\b|\btl;?\s?dr\b|\bsummar\w*"
+    r"\boverviews?\b|\bthemes\b|\b(?:main|key|major|top|which|what|common)\s+(?:topics|themes?)\b"
+    r"|\btopics\s+(?:today|covered|here|this\s+week)\b|\btrending\b|\btl;?\s?dr\b|\bsummar\w*"
     r"|\bhighlights?\b|\bdigest\b|\brecap\b|\brundown\b|\bat a glance\b|\bbig picture\b"
     r"|\bmain\s+(?:areas?|ideas?|directions?|subjects?)\b|\bresearch\s+(?:areas?|directions?)\b"
-    r"|\bgist\b|\bskim\b|\bbreakdown\b|\bcategori\w*|\bgroup\w*|\bcluster\w*",
+    r"|\bgist\b|\bskim\b|\bbreakdown\b|\bcategori[sz]e\b|\bgroup(?:ed)?\s+(?:them\s+)?by\b"
+    r"|\bcatch\s+(?:me\s+)?up\b|\blay\s+of\s+the\s+land\b|\btakeaways?\b|\bcommon\s+threads?\b"
+    r"|\bbird'?s[- ]eye\b|\bwhat\s+(?:should|do)\s+i\s+(?:need\s+to\s+)?know\b"
+    r"|\bwa?h?t\s+did\s+i\s+miss\b|\b(?:everyone|people|folks|they)\s+working\s+on\b"
+    r"|\bby\s+(?:research\s+)?(?:areas?|topics?|themes?|fields?|subjects?)\b|\borgani[sz]e\b"
+    r"|\bsum\s+(?:it\s+|them\s+|this\s+|everything\s+)?up\b|\bbrief\s+me\b|\bbriefing\b"
+    r"|\bvibes?\b|\bbeen\s+happening\b|\bhigh[- ]level\b|\bwhat\s+should\s+i\s+read\b"
+    r"|\btoo\s+long\s+didn'?t\s+read\b|\bkinds?\s+of\s+problems\b|\btopics?\s+dominat\w*",
     re.I,
 )
 OVERVIEW_WORDS = (
@@ -137,7 +160,11 @@ SCOPE_WORDS = re.compile(
     r"|directions?|subjects?|mins?|minutes?|rn|tbh|lol|quick|fast|today|list|listed|older"
     r"|newer|earlier|later|before|after|since|weekend|went|should|whole|entire|now|day's"
     r"|go|goes|going|happened|happening|skim|skimming|glance|need|want|know|see|write|wrote"
-    r"|written|writes|authors?|authored|co-?authors?|people|person|someone|named|called)\b",
+    r"|written|writes|authors?|authored|co-?authors?|people|person|someone|named|called"
+    r"|kindly|featured|feature|explain|non-expert|expert|layman|organized|e\.?g|main|five|ten"
+    r"|two|three|few|couple|hey|hi|hello|thanks|thank|short|brief|everyone|everybody|folks"
+    r"|wat|wut|whats|watz|land|lay|bird|eye|view|threads?|common|takeaways?|dominate|dominating|trend|don|dont"
+    r"|doesn|doesnt|didn|didnt|isn|aren|haven|hasn)\b",
     re.I,
 )
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -156,26 +183,33 @@ DAY_FORMS = [
     re.compile(rf"\b{MONTH}\s+(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\b", re.I),
     re.compile(rf"\b(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}", re.I),
     re.compile(r"\b(?P<m>\d{1,2})/(?P<day>\d{1,2})\b"),
+    re.compile(r"\b(?:in|before|after|since|during|from)\s+(?P<year>(?:19|20)\d{2})\b", re.I),
     re.compile(
         r"\b(?P<weekday>mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?s?\b", re.I
     ),
     re.compile(
-        r"\b(?P<relative>today|tonight|yesterday|this\s+week|last\s+week|past\s+week)\b", re.I
+        r"\b(?P<relative>today|tonight|yesterday|this\s+week|last\s+week|past\s+week"
+        r"|last\s+weekend|this\s+weekend)\b",
+        re.I,
     ),
 ]
 NEGATION = re.compile(
-    r"\b(?:without|no|lack\w*|missing|not|n't|never|none)\b(?:\s+\w+){0,3}\s*$", re.I
+    r"(?:\b(?:without|no|lack\w*|missing|not|never|none)\b|\b(?:do|does|did|has|have|is|are)"
+    r"n[\u2019']?t\b)(?:\s+\w+){0,3}\s*$",
+    re.I,
 )
 NOT_A_NAME = re.compile(r"\b(?:topic|theme|field|area|subject|this|the|these|those)\b", re.I)
 RELATIVE_DAY = re.compile(
     r"\b(?:today|tonight|yesterday|this\s+week|last\s+week|recently|lately|here)\b", re.I
 )
+RANKING = re.compile(r"\bmost\b|\btop\b|\bhighest\b|\bpopular\b|\bbest\b|\bhottest\b", re.I)
+WITHOUT = re.compile(r"without\b|w/o\b|no\b|lacking\b", re.I)
 RANGE_JOIN = re.compile(r"^\s*(?:-|\u2013|to|through|thru|until|till|and)\s*$", re.I)
 LISTED_CUE = re.compile(
     r"\blisted\b|\bon\s+(?:hf|hugging\s*face|daily\s+papers)\b|\bfeatured\b", re.I
 )
 DATED_CUE = re.compile(
-    r"\b(?:published|released|posted|submitted|came\s+out|dated|appeared)\b", re.I
+    r"\b(?:published|released|posted|submitted|came\s+out|dated|appeared|papers?\s+from)\b", re.I
 )
 PUBLISHED_CUE = re.compile(
     r"\b(?:came|come|comes)\s+out\b|\bpublished\b|\breleased\b|\bposted\b|\bsubmitted\b"
@@ -313,6 +347,7 @@ class DaySpan:
     end: date
     dated: Literal["published", "listed"]
     text: tuple[int, int]  # where the question says it
+    weekday: bool = False  # said by a weekday's name
 
 
 @dataclass(frozen=True)
@@ -330,6 +365,7 @@ class CollectionQuestion:
     compared: tuple[str, ...] = ()  # what a comparison names, as written
     compared_count: int = 0  # a comparison of a topic's papers: how many ("the two ...")
     lacking: bool = False  # asks for the papers without the field ("no code")
+    ranking: bool = False  # asks for the most ("most upvoted"), not each one's value
 
 
 def resolve_day(match: re.Match[str], days: CollectionDays, listed: bool) -> DaySpan | None:
@@ -353,15 +389,23 @@ def resolve_day(match: re.Match[str], days: CollectionDays, listed: bool) -> Day
             return DaySpan(latest, latest, "listed" if days.listed else dated, span)
         if relative == "yesterday":
             return DaySpan(latest - timedelta(1), latest - timedelta(1), dated, span)
+        if relative in ("last weekend", "this weekend"):
+            saturday = latest - timedelta((latest.weekday() - 5) % 7)
+            if relative == "last weekend" and saturday >= latest - timedelta(1):
+                saturday -= timedelta(7)
+            return DaySpan(saturday, saturday + timedelta(1), dated, span)
         if relative == "this week":  # the listing days, when the collection has them
             return DaySpan(latest - timedelta(6), latest, "listed" if days.listed else dated, span)
         return DaySpan(latest - timedelta(13), latest - timedelta(7), dated, span)
+    if groups.get("year"):
+        year = int(groups["year"])
+        return DaySpan(date(year, 1, 1), date(year, 12, 31), dated, span)
     if groups.get("weekday"):
         wanted = next(
             i for i, w in enumerate(WEEKDAYS) if w.startswith(groups["weekday"][:3].lower())
         )
         day = latest - timedelta((latest.weekday() - wanted) % 7)
-        return DaySpan(day, day, dated, span)
+        return DaySpan(day, day, dated, span, weekday=True)
     month = int(groups["m"]) if groups.get("m") else MONTHS.index(groups["month"][:3].lower()) + 1
     try:
         day = date(latest.year, month, int(groups["day"]))
@@ -374,7 +418,11 @@ def resolve_day(match: re.Match[str], days: CollectionDays, listed: bool) -> Day
 
 
 BEFORE = re.compile(r"\b(?:before|older\s+than|earlier\s+than|prior\s+to|until|up\s+to)\s*$", re.I)
-AFTER = re.compile(r"\b(?:after|newer\s+than|later\s+than|since|from)\s*$", re.I)
+AFTER = re.compile(r"\b(?:after|newer\s+than|later\s+than|since)\s*$", re.I)
+SINCE = re.compile(r"\bsince\s*$", re.I)
+WEEKDAY_WORD = re.compile(
+    r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?s?\b", re.I
+)
 
 
 def find_days(question: str, days: CollectionDays) -> DaySpan | None:
@@ -395,19 +443,34 @@ def find_days(question: str, days: CollectionDays) -> DaySpan | None:
     if not found:
         return None
     found.sort(key=lambda f: f.text)
-    first, last = found[0], found[-1]
-    text = (first.text[0], last.text[1])
-    if len(found) >= 2 and RANGE_JOIN.match(question[first.text[1] : last.text[0]]):
+    text = (found[0].text[0], found[-1].text[1])
+    dates = [f for f in found if not f.weekday] or found  # "tuesday sept 29": the date says it
+    first, last = dates[0], dates[-1]
+    between = WEEKDAY_WORD.sub(" ", question[first.text[1] : last.text[0]])
+    if len(dates) >= 2 and RANGE_JOIN.match(between):
         start, end = sorted((first.start, last.end))
-        return DaySpan(start, end, first.dated, text)
-    before = question[: first.text[0]]
-    if len(found) == 1 and BEFORE.search(before):
+        span = DaySpan(start, end, first.dated, text)
+    elif len(dates) == 1 and BEFORE.search(question[: first.text[0]]):
         earliest = date.fromisoformat(min(days.published + days.listed))
-        return DaySpan(earliest, first.start - timedelta(1), first.dated, text)
-    if len(found) == 1 and AFTER.search(before) and not re.search(r"\bfrom\s*$", before):
+        span = DaySpan(earliest, first.start - timedelta(1), first.dated, text)
+    elif len(dates) == 1 and AFTER.search(question[: first.text[0]]):
         newest = date.fromisoformat(max(days.published + days.listed))
-        return DaySpan(first.end + timedelta(1), newest, first.dated, text)
-    return DaySpan(first.start, first.end, first.dated, text)
+        since = SINCE.search(question[: first.text[0]])
+        start = first.start if since else first.end + timedelta(1)
+        span = DaySpan(start, newest, first.dated, text)
+    else:
+        span = DaySpan(first.start, first.end, first.dated, text)
+    return listed_instead(span, days)
+
+
+def listed_instead(span: DaySpan, days: CollectionDays) -> DaySpan:
+    """A span of days on which no paper is dated but papers were listed ("the oct 3 page")
+    means the listing."""
+    start, end = span.start.isoformat(), span.end.isoformat()
+    dated = any(start <= d <= end for d in days.published)
+    if span.dated == "published" and not dated and any(start <= d <= end for d in days.listed):
+        return DaySpan(span.start, span.end, "listed", span.text)
+    return span
 
 
 def author_forms(name: str) -> list[tuple[tuple[str, ...], bool]]:
@@ -449,6 +512,8 @@ def find_authors(
                 span = (words[i][0], words[i + size - 1][1])
                 if needs_cue and not (cued or name_cue_around(folded, span)):
                     continue
+                if size == 1 and i and not SCOPE_WORDS.fullmatch(tokens[i - 1]):
+                    continue  # "Kaiming He" is not any He of the collection
                 length, names, _ = best.get(i, (0, [], span))
                 if size > length:
                     best[i] = (size, [name], span)
@@ -480,6 +545,12 @@ def name_cue_around(folded: str, span: tuple[int, int]) -> bool:
 def topic_left(question: str, spans: list[tuple[int, int]], known: Known) -> str:
     """What the question says besides its scope, when the collection's papers use any of its
     terms: the topic it restricts to; else ""."""
+    words = words_left(question, spans)
+    return words if any(known(t) for t in key_terms(words)) else ""
+
+
+def words_left(question: str, spans: list[tuple[int, int]]) -> str:
+    """The question's words besides its scope: its cues, dates, names and function words."""
     text = question
     for start, end in sorted(spans, reverse=True):
         text = text[:start] + " " + text[end:]
@@ -487,8 +558,7 @@ def topic_left(question: str, spans: list[tuple[int, int]], known: Known) -> str
         text = cue.sub(" ", text)
     text = SCOPE_WORDS.sub(" ", text)
     text = re.sub(r"[^\w\s-]|(?<!\w)-|-(?!\w)", " ", text)
-    words = " ".join(w for w in text.split() if not overview_spelling(w))
-    return words if any(known(t) for t in key_terms(words)) else ""
+    return " ".join(w for w in text.split() if len(w) > 2 and not overview_spelling(w))
 
 
 def overview_spelling(word: str) -> bool:
@@ -496,19 +566,34 @@ def overview_spelling(word: str) -> bool:
     return bool(difflib.get_close_matches(word.lower(), OVERVIEW_WORDS, n=1, cutoff=0.8))
 
 
-def asks_overview(question: str, days_named: bool) -> bool:
-    """Whether the question asks what the papers are about, as a whole."""
+FEW_WORDS = 2  # more words than this that name no paper's topic are a topic all the same
+
+
+def asks_overview(
+    question: str, spans: list[tuple[int, int]], days_named: bool, topic: str, has_papers: Known
+) -> bool:
+    """Whether the question asks what the papers are about, as a whole. An overview word
+    ("overview", "themes", "catch me up") allows words that name no topic of the collection;
+    a weaker one ("what's in today's papers?") allows none."""
     if OVERVIEW_CUE.search(question) or any(overview_spelling(w) for w in question.split()):
-        return True
-    return bool((ABOUT_CUE.search(question) or days_named) and COLLECTION_WORDS.search(question))
+        # words the collection uses but has no paper on, a few: no topic ("represented")
+        return not topic or (len(key_terms(topic)) <= FEW_WORDS and not has_papers(topic))
+    weak = (ABOUT_CUE.search(question) or days_named) and COLLECTION_WORDS.search(question)
+    return bool(weak) and not key_terms(words_left(question, spans))
 
 
 def scope(
-    question: str, authors: list[str], days: CollectionDays, known: Known
+    question: str,
+    authors: list[str],
+    days: CollectionDays,
+    known: Known,
+    has_papers: Known = lambda topic: True,
 ) -> CollectionQuestion | None:
     """The collection question this is, or None for a question about what papers say.
-    `known` tells whether the collection's papers use a (stemmed) term."""
-    compared = compared_items(question)
+    `known` tells whether the collection's papers use a (stemmed) term, `has_papers` whether
+    it has papers on a topic (an overview's words that name none are no topic: "what are the
+    key directions represented today?")."""
+    compared = () if any(c.search(question) for _, c in FIELD_CUES) else compared_items(question)
     if compared:
         return CollectionQuestion("compare", compared=compared)
     topic, count = compared_topic(question)
@@ -536,7 +621,7 @@ def scope(
             unknown = candidate
             spans.append(match.span("name"))
             field_asked = field_asked or "authors"
-        elif not a_day:
+        elif not a_day and re.search(r"\bwho\b|\bauthor|\bwr[oi]te\b|\bwritten\b", question, re.I):
             field_asked = field_asked or "authors"
     day_span = find_days(question, days)
     if day_span:
@@ -550,14 +635,26 @@ def scope(
             "dated": day_span.dated,
         }
     if field_asked:
-        lacking = any(NEGATION.search(question[max(0, s - 25) : s]) for s, _ in field_spans)
+        lacking = any(
+            NEGATION.search(question[max(0, s - 25) : s]) or WITHOUT.match(question[s:])
+            for s, _ in field_spans
+        )
+        ranking = bool(RANKING.search(question))
         return CollectionQuestion(
-            "listing", field_asked, named, unknown, topic=topic, lacking=lacking, **dates
+            "listing",
+            field_asked,
+            named,
+            unknown,
+            topic=topic,
+            lacking=lacking,
+            ranking=ranking,
+            **dates,
         )
     undated = not (days.published or days.listed) and any(f.search(question) for f in DAY_FORMS)
     if undated and DATED_CUE.search(question) and not OVERVIEW_CUE.search(question):
         return CollectionQuestion("listing", "published", topic=topic)  # no dates to read
-    if not topic and asks_overview(question, bool(day_span)):
+    days_named = bool(day_span) or any(f.search(question) for f in DAY_FORMS)
+    if asks_overview(question, spans, days_named, topic, has_papers):
         return CollectionQuestion("overview", **dates)
     if day_span and topic and COLLECTION_WORDS.search(question):
         return CollectionQuestion("listing", "published", topic=topic, **dates)

@@ -852,3 +852,39 @@ def test_settings_say_no_model_answers_by_default(server, open_page):
     page.get_by_role("tab", name="Settings").click()
     page.locator("#language-model").get_by_text("none (offline, extractive answers)").wait_for()
     assert "gpt-4o-mini" not in page.locator("body").inner_text()
+
+
+def test_themes_view_shows_cards_and_a_paper_click_asks_about_it(server, open_page):
+    page = open_page(server)
+    page.get_by_role("tab", name="Themes").click()
+    page.locator("#show-themes").click()
+    page.locator("#themes-note").get_by_text(re.compile(r"59 papers in \d+ themes")).wait_for()
+    papers = page.locator(".theme-paper")
+    papers.nth(58).wait_for()  # the cards render after the note
+    assert papers.count() == 59
+    cards = page.locator(".theme-card")
+    assert 2 <= cards.count() <= 10
+    title = papers.first.inner_text().strip()
+    papers.first.click()
+    wait_for_turn(page, 0)
+    chat = page.locator("#chat").inner_text()
+    assert f"What is {title} about?" in chat and "[1]" in chat
+    page.locator("#themes-from").get_by_role("textbox").fill("2026-13-01")
+    page.locator("#show-themes").click()
+    page.locator("#themes-note").get_by_text(re.compile("Error")).wait_for()
+
+
+def test_a_comparison_is_a_real_table_in_the_chat(server, open_page):
+    page = open_page(server)
+    ask(page, "SAF vs UDIM vs GAQAT", 0)
+    table = page.locator("#chat table")
+    table.first.wait_for()
+    headers = table.first.locator("th").all_inner_texts()
+    assert [h.strip() for h in headers] == [
+        "Paper",
+        "Problem",
+        "Approach",
+        "Data or setting",
+        "Main result",
+    ]
+    assert table.first.locator("tbody tr").count() == 3

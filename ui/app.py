@@ -500,7 +500,7 @@ def build_app(chat: PaperChat, daily: DailyFetch | None = None) -> gr.Blocks:
                     def theme_cards(found: list[dict]) -> None:
                         """A card per theme; a paper's button asks about it in the chat."""
                         for number, theme in enumerate(found, 1):
-                            with gr.Group(elem_classes="theme-card"):
+                            with gr.Column(variant="panel", elem_classes=["theme-card"]):
                                 count = len(theme["papers"])
                                 gr.Markdown(f"**{number}. {theme['name']}** ({count} papers)")
                                 for paper in theme["papers"]:
