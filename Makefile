@@ -69,6 +69,7 @@ bench: setup
 	$(BIN)/python bench/ui_load.py
 	$(BIN)/python bench/processes.py
 	$(BIN)/python bench/scale.py --papers 1000
+	$(BIN)/python bench/themes.py --papers 1000
 
 # Each collection's dev half (trained on) beside its test half and the bank's held-out papers
 # (never trained on), each on a scratch collection of its own file: yours is left alone.

@@ -31,9 +31,9 @@ FIELD_CUES: list[tuple[Field, re.Pattern[str]]] = [
         "github",
         re.compile(
             r"\bgit\s?hub\b|\brepos?\b|\brepositor(?:y|ies)\b|\bopen[- ]?sourced?\b|\bsource code"
-            r"|(?:\bwith|\bwithout|\bw/o|\bw/|\bhave|\bhas|\bhaving|\bhad|\brelease[sd]?|\bshare[sd]?"
-            r"|\bpublish(?:ed|es)?|\bprovide[sd]?"
-            r"|any|their|its|public|available|link(?:s|ed)?(?: to)?|includes?|no)"
+            r"|\b(?:with|without|w/o|w/|have|has|having|had|release[sd]?|share[sd]?"
+            r"|publish(?:ed|es)?|provide[sd]?|any|their|its|public|available|link(?:s|ed)?(?: to)?"
+            r"|includes?|no)"
             r"\s+(?:the\s+|a\s+|any\s+|public\s+|their\s+|its\s+)?(?:code(?:base)?|implementations?)"
             r"\b(?!\s*(?:generation|gen|llms?|models?|completion|review|reasoning|agents?|editing"
             r"|search|synthesis|understanding|translation|benchmarks?|tasks?))"
@@ -210,11 +210,6 @@ LISTED_CUE = re.compile(
 )
 DATED_CUE = re.compile(
     r"\b(?:published|released|posted|submitted|came\s+out|dated|appeared|papers?\s+from)\b", re.I
-)
-PUBLISHED_CUE = re.compile(
-    r"\b(?:came|come|comes)\s+out\b|\bpublished\b|\breleased\b|\bposted\b|\bsubmitted\b"
-    r"|\bappeared\b|\bfrom\b|\bon\b|\bdated\b|\bbetween\b",
-    re.I,
 )
 
 
@@ -521,14 +516,12 @@ def find_authors(
                     names.append(name)
     chosen: list[str] = []
     spans: list[tuple[int, int]] = []
-    covered_until = -1
     for start in sorted(best, key=lambda s: (-best[s][0], s)):
         size, names, span = best[start]
         if any(span[0] < e and s < span[1] for s, e in spans):
             continue
         spans.append(span)
         chosen += [n for n in names if n not in chosen]
-        covered_until = max(covered_until, span[1])
     return tuple(chosen), spans
 
 

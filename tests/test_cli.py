@@ -276,3 +276,21 @@ def test_ui_auth_rules():
     assert ui_auth("127.0.0.1", False, None) is None
     assert ui_auth("10.1.2.3", False, "ann:s3cret") == ("ann", "s3cret")
     assert ui_auth("0.0.0.0", True, None) is None  # allowed, with a warning
+
+
+def test_themes_and_collection_questions(run, prepared, tmp_path):
+    prepared("hf", tmp_path / "data")
+    themes = json.loads(run("themes", "--json").stdout)
+    assert sum(len(t["papers"]) for t in themes) == 50 and all(t["name"] for t in themes)
+    monday = json.loads(
+        run("themes", "--from", "2026-09-28", "--to", "2026-09-28", "--json").stdout
+    )
+    assert sum(len(t["papers"]) for t in monday) == 4
+    shown = run("themes")
+    assert re.search(r"50 papers in \d+ themes", shown.stdout) and "1. " in shown.stdout
+    bad = run("themes", "--from", "2026-13-01")
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    code = json.loads(run("ask", "Which papers have code on GitHub?", "--json").stdout)
+    assert len(code["citations"]) == 32 and code["outcome"] == "answered"
+    table = run("ask", "compare honeycomb and loci in a table")
+    assert "| Paper | Problem | Approach | Data or setting | Main result |" in table.stdout
