@@ -34,7 +34,7 @@ from rag.overview import CollectionAnswerer, collection_authors, days_of
 from rag.question import Answerer, Message, Question, validate
 from rag.relevance import key_terms
 from rag.retrieve import Retrieved, retrieve
-from rag.scope import CollectionQuestion, aspect_of, scope
+from rag.scope import AuthorNames, CollectionDays, CollectionQuestion, aspect_of, scope
 from rag.search import Filters, HybridSearch, Mode, content_hash_of
 from rag.store import VectorStore
 
@@ -64,6 +64,11 @@ class AnswerChain:
         self.generate = Generator(settings, keyword, store, embed, prompts, llm)
         self.catalog = Catalog(keyword, store)
         self.collection = CollectionAnswerer(self.catalog, self.topic_papers)
+        self._names: tuple[tuple[str, int] | None, AuthorNames, CollectionDays] = (
+            None,
+            AuthorNames(()),
+            CollectionDays(),
+        )
         self.about_papers: Runnable[Condensed, str | Answer] = (
             RunnableLambda(self.retrieve, name="retrieve")
             | RunnableLambda(self.decide, name="decide")
@@ -130,10 +135,13 @@ class AnswerChain:
         return retried if retried.outcome != "refused" else decided
 
     def scope(self, asked: Condensed) -> CollectionQuestion | None:
-        """The collection question this is (themes, listing fields), or None."""
-        papers = self.catalog.papers()
-        authors, days = collection_authors(papers), days_of(papers)
-        return scope(asked.standalone, authors, days, self.known, self.has_papers)
+        """The collection question this is (themes, listing fields, comparisons), or None."""
+        version = (self.keyword.generation, self.keyword.paper_count)
+        if self._names[0] != version:  # the authors and days, read once per version
+            papers = self.catalog.papers()
+            self._names = (version, AuthorNames(collection_authors(papers)), days_of(papers))
+        _, names, days = self._names
+        return scope(asked.standalone, names, days, self.known, self.has_papers)
 
     def topic_papers(self, topic: str, filters: Filters | None) -> list[str]:
         """The ids of the papers on `topic`: those it names, else those a list of the papers on
@@ -147,8 +155,9 @@ class AnswerChain:
         return [s.hit.paper_id for s in decided.extractive]
 
     def compared(self, items: tuple[str, ...], filters: Filters | None) -> list[Source]:
-        """The paper each item of a comparison names (by its title's name, or the paper the
-        decision finds named), once each; none when an item names no paper."""
+        """The paper each item of a comparison names (by its title's name before a colon, else
+        the best search hit when it holds most of the item's terms), once each; none when an
+        item names no paper."""
         titles = self.titles()
         hits = []
         for item in items:

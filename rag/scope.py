@@ -13,7 +13,7 @@ from __future__ import annotations
 import difflib
 import re
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Literal
@@ -489,19 +489,26 @@ def author_forms(name: str) -> list[tuple[tuple[str, ...], bool]]:
     return list(dict.fromkeys(forms))
 
 
-def find_authors(
-    question: str, authors: list[str]
-) -> tuple[tuple[str, ...], list[tuple[int, int]]]:
-    """The collection's authors the question names, by the longest form found, and where."""
-    cued = bool(AUTHOR_CUE.search(question))
-    folded = fold(question)
-    words = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[^\W_]+", fold(question))]
-    tokens = [w for *_, w in words]
-    best: dict[int, tuple[int, list[str], tuple[int, int]]] = {}  # start -> (length, names)
-    for name in authors:
-        for form, needs_cue in author_forms(name):
-            size = len(form)
-            for i in range(len(tokens) - size + 1):
+class AuthorNames:
+    """The forms of the collection's author names (`author_forms`), by their first token, so
+    that a question is searched in the time of its own length."""
+
+    def __init__(self, authors: Iterable[str]) -> None:
+        self.forms: dict[str, list[tuple[tuple[str, ...], bool, str]]] = {}
+        for name in dict.fromkeys(authors):
+            for form, needs_cue in author_forms(name):
+                self.forms.setdefault(form[0], []).append((form, needs_cue, name))
+
+    def find(self, question: str) -> tuple[tuple[str, ...], list[tuple[int, int]]]:
+        """The collection's authors the question names, by the longest form found, and where."""
+        cued = bool(AUTHOR_CUE.search(question))
+        folded = fold(question)
+        words = [(m.start(), m.end(), m.group()) for m in re.finditer(r"[^\W_]+", folded)]
+        tokens = [w for *_, w in words]
+        best: dict[int, tuple[int, list[str], tuple[int, int]]] = {}  # start: length, names
+        for i, token in enumerate(tokens):
+            for form, needs_cue, name in self.forms.get(token, ()):
+                size = len(form)
                 if tuple(tokens[i : i + size]) != form:
                     continue
                 span = (words[i][0], words[i + size - 1][1])
@@ -514,15 +521,15 @@ def find_authors(
                     best[i] = (size, [name], span)
                 elif size == length and name not in names:
                     names.append(name)
-    chosen: list[str] = []
-    spans: list[tuple[int, int]] = []
-    for start in sorted(best, key=lambda s: (-best[s][0], s)):
-        size, names, span = best[start]
-        if any(span[0] < e and s < span[1] for s, e in spans):
-            continue
-        spans.append(span)
-        chosen += [n for n in names if n not in chosen]
-    return tuple(chosen), spans
+        chosen: list[str] = []
+        spans: list[tuple[int, int]] = []
+        for start in sorted(best, key=lambda s: (-best[s][0], s)):
+            _, names, span = best[start]
+            if any(span[0] < e and s < span[1] for s, e in spans):
+                continue
+            spans.append(span)
+            chosen += [n for n in names if n not in chosen]
+        return tuple(chosen), spans
 
 
 def name_cue_around(folded: str, span: tuple[int, int]) -> bool:
@@ -577,7 +584,7 @@ def asks_overview(
 
 def scope(
     question: str,
-    authors: list[str],
+    authors: AuthorNames,
     days: CollectionDays,
     known: Known,
     has_papers: Known = lambda topic: True,
@@ -600,7 +607,7 @@ def scope(
             field_asked = field_asked or name
             spans.append(match.span())
     field_spans = list(spans)
-    named, name_spans = find_authors(question, authors)
+    named, name_spans = authors.find(question)
     spans += name_spans
     unknown = ""
     if named:

@@ -9,13 +9,13 @@ import re
 
 import numpy as np
 import pytest
-from conftest import HF_JSON
+from conftest import HF_JSON, write_jsonl
 
 from rag.api import PaperChat
 from rag.catalog import CatalogPaper
 from rag.config import Settings
 from rag.load import Paper
-from rag.scope import CollectionDays, compared_items, find_days, scope
+from rag.scope import AuthorNames, CollectionDays, compared_items, find_days, scope
 from rag.search import FilterError
 from rag.themes import find_themes, theme_terms
 
@@ -23,7 +23,7 @@ HF_DAYS = CollectionDays(
     published=("2026-09-25", "2026-09-28", "2026-09-29", "2026-09-30", "2026-10-01"),
     listed=("2026-10-03",),
 )
-AUTHORS = ["Delong Li", "Xu Wang", "Timothée Carecchio", "Limin Wang", "Mohit Bansal"]
+AUTHORS = AuthorNames(["Delong Li", "Xu Wang", "Timothée Carecchio", "Limin Wang", "Mohit Bansal"])
 
 
 def everything(term: str) -> bool:
@@ -74,7 +74,8 @@ def test_names_survive_accents_initials_and_order():
     unknown = scope("papers by Yann LeCun", AUTHORS, HF_DAYS, everything)
     assert unknown.field == "authors" and unknown.unknown_author == "Yann LeCun"
     # a surname that is also a word needs a cue: "long" here is no author
-    assert scope("which papers handle long videos?", ["Wei Long"], HF_DAYS, everything) is None
+    long = AuthorNames(["Wei Long"])
+    assert scope("which papers handle long videos?", long, HF_DAYS, everything) is None
 
 
 def test_days_resolve_against_the_collection():
@@ -182,3 +183,27 @@ def test_themes_api_and_date_filter(hf_chat):
     assert json.loads(json.dumps([t.to_dict() for t in found]))[0]["papers"][0]["title"]
     with pytest.raises(FilterError):
         hf_chat.themes("2026-13-01")
+
+
+def test_papers_added_later_are_in_the_next_collection_answer(chat, tmp_path):
+    """A server runs all day while a cron job adds papers: the names, days and fields it
+    reads are those of the collection as it is now."""
+    first = {
+        "title": "Counting Quokkas from Drone Images",
+        "abstract": "We count quokkas in aerial images with a detector trained on drone video.",
+        "authors": ["Ada Lovelace"],
+        "githubRepo": "https://github.com/example/quokkas",
+        "publishedAt": "2026-09-28",
+    }
+    chat.ingest(write_jsonl(tmp_path / "first.jsonl", [first]))
+    assert cited_titles(chat.ask("papers by ada lovelace")) == [first["title"]]
+    second = {
+        "title": "Tracking Wombats at Night",
+        "abstract": "We track wombats in thermal video with a small recurrent model.",
+        "authors": ["Alan Turing"],
+        "publishedAt": "2026-09-29",
+    }
+    chat.ingest(write_jsonl(tmp_path / "second.jsonl", [second]))
+    assert cited_titles(chat.ask("papers by Turing A.")) == [second["title"]]
+    assert cited_titles(chat.ask("which papers have code?")) == [first["title"]]
+    assert cited_titles(chat.ask("what came out on tuesday?")) == [second["title"]]
