@@ -15,6 +15,7 @@ conversation it may lean on.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 
 import numpy as np
 from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
@@ -22,7 +23,7 @@ from langchain_core.runnables import Runnable, RunnableGenerator, RunnableLambda
 from rag.answer import Answer
 from rag.catalog import Catalog
 from rag.compare import comparison_answer, matching_title
-from rag.condense import Condensed, condense, leaning
+from rag.condense import REFERS_BACK, Condensed, condense, leaning
 from rag.config import Settings
 from rag.context import Source, number_sources
 from rag.decide import Decider, Decision
@@ -141,7 +142,11 @@ class AnswerChain:
             papers = self.catalog.papers()
             self._names = (version, AuthorNames(collection_authors(papers)), days_of(papers))
         _, names, days = self._names
-        return scope(asked.standalone, names, days, self.known, self.has_papers)
+        # its own words: a follow-up's condensed form holds the titles it may refer to
+        scoped = scope(asked.question, names, days, self.known, self.has_papers)
+        if scoped and asked.referred and REFERS_BACK.search(asked.question):
+            scoped = replace(scoped, referred=tuple(asked.referred))
+        return scoped
 
     def topic_papers(self, topic: str, filters: Filters | None) -> list[str]:
         """The ids of the papers on `topic`: those it names, else those a list of the papers on
@@ -189,10 +194,10 @@ class AnswerChain:
         """For a comparison that asks about something ("how do X and Y balance rewards?"), the
         sentence of each compared paper most likely to answer it (the sentence model); {} for
         a plain comparison."""
-        if not aspect_of(asked.standalone, items, self.known):
+        if not aspect_of(asked.question, items, self.known):
             return {}
         scoring = self.decide.scoring(self.retrieve(asked), compared)
-        ranked = quotes(asked.standalone, "compare", scoring, compared)
+        ranked = quotes(asked.question, "compare", scoring, compared)
         best: dict[int, str] = {}
         for quote in ranked:  # best first
             best.setdefault(quote.source.number, quote.sentence.text)

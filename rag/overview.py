@@ -164,6 +164,9 @@ class CollectionAnswerer:
             on_topic = set(self.topic_papers(question.topic, filters))
             papers = [p for p in papers if p.paper.paper_id in on_topic]
             scope_words = f" on {question.topic}{scope_words}"
+        if question.referred:  # "which of them have code?"
+            papers = [p for p in papers if p.paper.title in question.referred]
+            scope_words = f" above{scope_words}"
         cite = Cited()
         if question.kind == "overview":
             text, outcome = self.overview(papers, cite, scope_words)
@@ -265,7 +268,8 @@ class CollectionAnswerer:
                 f"No paper of the collection lists an author named {question.unknown_author}.",
                 "refused",
             )
-        if not question.authors and not question.topic:  # "which author has the most papers?"
+        if not (question.authors or question.topic or question.referred):
+            # "which author has the most papers?"
             return self.prolific(papers, cite, scope_words)
         if not question.authors:  # "who wrote ...": the authors of the papers it is about
             if not papers:

@@ -361,6 +361,7 @@ class CollectionQuestion:
     compared_count: int = 0  # a comparison of a topic's papers: how many ("the two ...")
     lacking: bool = False  # asks for the papers without the field ("no code")
     ranking: bool = False  # asks for the most ("most upvoted"), not each one's value
+    referred: tuple[str, ...] = ()  # the titles a follow-up refers to ("which of them ...")
 
 
 def resolve_day(match: re.Match[str], days: CollectionDays, listed: bool) -> DaySpan | None:

@@ -207,3 +207,18 @@ def test_papers_added_later_are_in_the_next_collection_answer(chat, tmp_path):
     assert cited_titles(chat.ask("papers by Turing A.")) == [second["title"]]
     assert cited_titles(chat.ask("which papers have code?")) == [first["title"]]
     assert cited_titles(chat.ask("what came out on tuesday?")) == [second["title"]]
+
+
+def test_a_follow_up_on_the_listing_reads_the_papers_it_refers_to(hf_chat):
+    history = []
+    for question in ("which papers are about world models?", "which of them have code?"):
+        answer = hf_chat.ask(question, history)
+        history += [
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer.text},
+        ]
+    listed = {c.title for c in hf_chat.ask("which papers are about world models?").citations}
+    assert "papers above link a GitHub repository" in answer.text
+    assert set(cited_titles(answer)) <= listed
+    fresh = hf_chat.ask("Which papers have code on GitHub?", history)  # its own question
+    assert "32 of the 50 papers link a GitHub repository" in fresh.text

@@ -888,3 +888,18 @@ def test_a_comparison_is_a_real_table_in_the_chat(server, open_page):
         "Main result",
     ]
     assert table.first.locator("tbody tr").count() == 3
+
+
+def test_the_collection_questions_in_the_chat(both, open_page):
+    """The questions of the collection issue, asked in the browser over both shipped
+    collections (`make run`): today's papers are the day's listing, the fields are read."""
+    _, url = both
+    page = open_page(url)
+    today = ask(page, "What are today's papers about?", 0)
+    assert re.search(r"The 50 papers listed 2026-10-03 fall into \d+ themes", today)
+    code = ask(page, "Which papers have code on GitHub?", 1).split("Which papers have code")[-1]
+    assert "32 of the 109 papers link a GitHub repository" in code, code[:300]
+    assert "All 50 papers have 0 upvotes" in ask(page, "What is the most upvoted paper?", 2)
+    assert "by Delong Li" in ask(page, "Which papers did Delong Li write?", 3)
+    ask(page, "compare honeycomb and loci in a table", 4)
+    assert page.locator("#chat table").last.locator("tbody tr").count() == 2
