@@ -858,10 +858,14 @@ def test_themes_view_shows_cards_and_a_paper_click_asks_about_it(server, open_pa
     page = open_page(server)
     page.get_by_role("tab", name="Themes").click()
     page.locator("#show-themes").click()
-    page.locator("#themes-note").get_by_text(re.compile(r"59 papers in \d+ themes")).wait_for()
+    # other tests of this module add papers to the server's collection: as many as it holds
+    note = page.locator("#themes-note").get_by_text(re.compile(r"\d+ papers in \d+ themes"))
+    note.wait_for()
+    total = int(note.inner_text().split()[0])
+    assert total >= 59
     papers = page.locator(".theme-paper")
-    papers.nth(58).wait_for()  # the cards render after the note
-    assert papers.count() == 59
+    papers.nth(total - 1).wait_for()  # the cards render after the note
+    assert papers.count() == total
     cards = page.locator(".theme-card")
     assert 2 <= cards.count() <= 10
     title = papers.first.inner_text().strip()
