@@ -240,7 +240,7 @@ class CollectionAnswerer:
         if question.lacking:
             without = [p for p in papers if p not in with_field]
             if not without:
-                return f"Every one of {among} {has_words.replace('s ', ' ', 1)}.", "refused"
+                return f"Every one of {among} {has_words}.", "refused"
             lines = [f"- {p.paper.title} {cite(p.paper)}" for p in without]
             head = f"**{len(without)} of {among} do not {have_words}:**"
             return f"{head}\n\n" + "\n".join(lines), "answered"
