@@ -25,7 +25,7 @@ from rag.catalog import Catalog
 from rag.compare import comparison_answer, matching_title
 from rag.condense import REFERS_BACK, Condensed, condense, leaning
 from rag.config import Settings
-from rag.context import Source, number_sources
+from rag.context import Source
 from rag.decide import Decider, Decision
 from rag.extractive import quotes
 from rag.generate import Generator
@@ -34,9 +34,9 @@ from rag.llm import LLMAnswerer
 from rag.overview import CollectionAnswerer, collection_authors, days_of
 from rag.question import Answerer, Message, Question, validate
 from rag.relevance import key_terms
-from rag.retrieve import Retrieved, retrieve
+from rag.retrieve import Retrieved, retrieve, sources_of
 from rag.scope import AuthorNames, CollectionDays, CollectionQuestion, aspect_of, scope
-from rag.search import Filters, HybridSearch, Mode, content_hash_of
+from rag.search import Filters, HybridSearch, Mode
 from rag.store import VectorStore
 
 ELLIPTICAL_TERMS = 3  # a question with more key terms than this is about a topic of its own
@@ -175,8 +175,7 @@ class AnswerChain:
                     return []  # compares something that is no paper here: asked as it is
             if found and all(h.paper_id != found[0].paper_id for h in hits):
                 hits.append(found[0])
-        versions = {h.paper_id: content_hash_of(h.chunk_id) for h in hits}
-        return number_sources(hits, self.store.sentences(versions))
+        return sources_of(hits, self.store)
 
     def on_topic(self, topic: str, count: int, filters: Filters | None) -> list[Source]:
         """The `count` likeliest papers on `topic`, as sources to compare."""
@@ -184,9 +183,7 @@ class AnswerChain:
         found = {
             h.paper_id: h for h in self.searcher.search(topic, self.settings.search.pool, filters)
         }
-        hits = [found[paper_id] for paper_id in ids if paper_id in found]
-        versions = {h.paper_id: content_hash_of(h.chunk_id) for h in hits}
-        return number_sources(hits, self.store.sentences(versions))
+        return sources_of([found[paper_id] for paper_id in ids if paper_id in found], self.store)
 
     def on_question(
         self, asked: Condensed, items: tuple[str, ...], compared: list[Source]

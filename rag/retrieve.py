@@ -13,7 +13,7 @@ from rag.condense import Condensed
 from rag.context import Source, number_sources
 from rag.extractive import search_query
 from rag.question import carried
-from rag.search import HybridSearch, content_hash_of
+from rag.search import Hit, HybridSearch, content_hash_of
 from rag.store import VectorStore
 
 
@@ -24,6 +24,12 @@ class Retrieved(Condensed):
     query: str  # what was searched for: the standalone question without its question words
     vector: np.ndarray  # the query's embedding
     candidates: list[Source]  # the papers found, best first; a follow-up's referents among them
+
+
+def sources_of(hits: list[Hit], store: VectorStore) -> list[Source]:
+    """The hits as numbered sources, each with its abstract's sentences."""
+    versions = {h.paper_id: content_hash_of(h.chunk_id) for h in hits}
+    return number_sources(hits, store.sentences(versions))
 
 
 def retrieve(
@@ -43,7 +49,6 @@ def retrieve(
     for title in asked.referred:  # a paper a follow-up refers to is always a candidate
         if all(h.title != title for h in hits):
             hits += [h for h in searcher.search(title, 1, asked.filters) if h.title == title]
-    versions = {h.paper_id: content_hash_of(h.chunk_id) for h in hits}
-    candidates = number_sources(hits, store.sentences(versions))
+    candidates = sources_of(hits, store)
     asked.timings["retrieve"] = time.perf_counter() - started
     return Retrieved(**carried(asked, Condensed), query=query, vector=vector, candidates=candidates)

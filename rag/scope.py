@@ -169,6 +169,7 @@ SCOPE_WORDS = re.compile(
 )
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 MONTHS = ("jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec")
+WEEKDAY_STEM = r"mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun"
 MONTH = (
     r"(?P<month>jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?"
     r"|sept?(?:ember)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?)\.?"
@@ -184,9 +185,7 @@ DAY_FORMS = [
     re.compile(rf"\b(?P<day>\d{{1,2}})(?:st|nd|rd|th)?\s+(?:of\s+)?{MONTH}", re.I),
     re.compile(r"\b(?P<m>\d{1,2})/(?P<day>\d{1,2})\b"),
     re.compile(r"\b(?:in|before|after|since|during|from)\s+(?P<year>(?:19|20)\d{2})\b", re.I),
-    re.compile(
-        r"\b(?P<weekday>mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?s?\b", re.I
-    ),
+    re.compile(rf"\b(?P<weekday>{WEEKDAY_STEM})(?:day)?s?\b", re.I),
     re.compile(
         r"\b(?P<relative>today|tonight|yesterday|this\s+week|last\s+week|past\s+week"
         r"|last\s+weekend|this\s+weekend)\b",
@@ -416,9 +415,7 @@ def resolve_day(match: re.Match[str], days: CollectionDays, listed: bool) -> Day
 BEFORE = re.compile(r"\b(?:before|older\s+than|earlier\s+than|prior\s+to|until|up\s+to)\s*$", re.I)
 AFTER = re.compile(r"\b(?:after|newer\s+than|later\s+than|since)\s*$", re.I)
 SINCE = re.compile(r"\bsince\s*$", re.I)
-WEEKDAY_WORD = re.compile(
-    r"\b(?:mon|tues?|wed(?:nes)?|thu(?:rs?)?|fri|sat(?:ur)?|sun)(?:day)?s?\b", re.I
-)
+WEEKDAY_WORD = re.compile(rf"\b(?:{WEEKDAY_STEM})(?:day)?s?\b", re.I)
 
 
 def find_days(question: str, days: CollectionDays) -> DaySpan | None:
@@ -594,20 +591,16 @@ def scope(
     `known` tells whether the collection's papers use a (stemmed) term, `has_papers` whether
     it has papers on a topic (an overview's words that name none are no topic: "what are the
     key directions represented today?")."""
-    compared = () if any(c.search(question) for _, c in FIELD_CUES) else compared_items(question)
+    fields = [(name, match) for name, cue in FIELD_CUES if (match := cue.search(question))]
+    compared = () if fields else compared_items(question)
     if compared:
         return CollectionQuestion("compare", compared=compared)
     topic, count = compared_topic(question)
     if topic:
         return CollectionQuestion("compare", topic=topic, compared_count=count)
-    spans: list[tuple[int, int]] = []
-    field_asked: Field | None = None
-    for name, cue in FIELD_CUES:
-        match = cue.search(question)
-        if match:
-            field_asked = field_asked or name
-            spans.append(match.span())
-    field_spans = list(spans)
+    field_asked: Field | None = fields[0][0] if fields else None
+    field_spans = [match.span() for _, match in fields]
+    spans = list(field_spans)
     named, name_spans = authors.find(question)
     spans += name_spans
     unknown = ""
@@ -651,10 +644,11 @@ def scope(
             ranking=ranking,
             **dates,
         )
-    undated = not (days.published or days.listed) and any(f.search(question) for f in DAY_FORMS)
+    mentions_day = any(form.search(question) for form in DAY_FORMS)
+    undated = not (days.published or days.listed) and mentions_day
     if undated and DATED_CUE.search(question) and not OVERVIEW_CUE.search(question):
         return CollectionQuestion("listing", "published", topic=topic)  # no dates to read
-    days_named = bool(day_span) or any(f.search(question) for f in DAY_FORMS)
+    days_named = bool(day_span) or mentions_day
     if asks_overview(question, spans, days_named, topic, has_papers):
         return CollectionQuestion("overview", **dates)
     if day_span and topic and COLLECTION_WORDS.search(question):
