@@ -58,13 +58,11 @@ TYPES = (
     "unstated",
     "near_miss",
     "unanswerable",
+    # about the collection as a whole (scope.py): its themes, its listing fields, comparisons
     "overview",
     "metadata",
     "compare",
 )
-# Questions about the collection as a whole (scope.py): its themes, its listing fields, and
-# side-by-side comparisons.
-COLLECTION_TYPES = ("overview", "metadata", "compare")
 # The right answer to these is an abstention: the collection has no paper on the topic
 # (unanswerable, near_miss), or the named paper's abstract does not state the fact (unstated).
 ABSTAIN_TYPES = ("unanswerable", "near_miss", "unstated")
