@@ -72,6 +72,7 @@ class Answer:
     sources: list[Hit] = field(default_factory=list)
     claims: list[Claim] = field(default_factory=list)  # an LLM answer's sentences, checked
     outcome: Outcome = "answered"
+    prompt_tokens: int = 0  # what the language model read for it, as its server counted
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,12 +1,15 @@
 """Attribution: each claim of a model's answer rests on the source it cites, or is left out.
 
 `Attributor` reads the model's text as it streams and lets through one finished sentence
-at a time. A sentence that makes a claim is scored against every source: by the share of
-its rare terms the source holds and by how close its nearest sentence comes in meaning.
-A claim its own citation supports stands; one without a supporting citation is cited to
-the source that supports it; one that no source supports, a bare `[n]`, or a sentence the
-model repeats, is left out. Figures and specific names ("CIFAR-100") must appear in the
-source a claim is attributed to.
+at a time. A sentence that makes a claim is scored against every source by the attribution
+model (rag/models/attribution.json, trained by eval/tune_attribution.py on labelled claims):
+the chance that the source's abstract supports it, from the share of the claim's rare terms
+the source holds, how close its nearest sentence comes in meaning, and how much of what the
+claim says beyond the source's own name is found there rather than in another source (a
+claim that names one paper but states its neighbour's finding). A claim its own citation
+supports stands; one without a supporting citation is cited to the source that supports it;
+one that no source supports, a bare `[n]`, or a sentence the model repeats, is left out.
+Figures and specific names ("CIFAR-100") must appear in the source a claim is attributed to.
 """
 
 from __future__ import annotations
@@ -18,25 +21,54 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from rag import learned
 from rag.answer import Citation, Claim, Status
 from rag.cite import CITATION, CitationFilter
 from rag.context import Source
-from rag.extractive import as_quoted
+from rag.extractive import as_quoted, coined_names
 from rag.keyword import tokenize
-from rag.relevance import QUANTITY, key_terms, names, term_coverage
+from rag.relevance import QUANTITY, found, key_terms, names, term_coverage
 from rag.split import split_sentences
 
 CLAIM_TERMS = 3  # a sentence with fewer key terms makes no claim ("Two papers do:")
 LOOP_REPEATS = 3  # a model that repeats this many sentences is looping
 COMMON_NAME = math.log(10)  # rarity of a name that a tenth of the papers use ("LLM")
 LIST_MARKER = re.compile(r"\s*(?:(?:[-*+]|\d+[.)])\s+)?")  # "- " or "10. " before an item
+NUMBER_WORDS = dict(
+    zip(
+        [
+            "two",
+            "three",
+            "four",
+            "five",
+            "six",
+            "seven",
+            "eight",
+            "nine",
+            "ten",
+            "eleven",
+            "twelve",
+            "twenty",
+            "hundred",
+        ],
+        ["2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "20", "100"],
+        strict=True,
+    )
+)
+NUMBER_WORD = re.compile(rf"\b(?:{'|'.join(NUMBER_WORDS)})\b", re.IGNORECASE)
+LABEL = re.compile(r"\b(?:paper|source|step|item|part|section|table|figure)\s+$", re.IGNORECASE)
+CAPITALIZED = re.compile(r"(?<=[\w,;:)] )[A-Z][\w-]*[a-z][\w-]*")
+# Words that make a claim absolute or stronger than a finding: what an abstract that does not
+# use them does not say ("completely eliminates", "on every benchmark", "proves").
+ABSOLUTE = re.compile(
+    r"\b(?:all|every\w*|always|never|complete\w*|entire\w*|guarant\w+|prov(?:e|es|ed|en)"
+    r"|proof|eliminat\w+|universal\w*|perfect\w*|significant\w*|dramatic\w*)\b",
+    re.IGNORECASE,
+)
 MARKUP = re.compile(r"^\s*(?:[-*+]|\d+[.)]|#+)\s+|[*_`#>]")
 LEADING_CITATIONS = re.compile(r"^(?:\s*\[\d{1,3}(?:\s*,\s*\d{1,3})*\])+")
 TRAILING_PUNCTUATION = re.compile(r"([.!?:;]*)\s*$")
-# Weights of the support score and the score a claim needs, chosen on eval/claims/default.jsonl
-# by eval/tune_attribution.py.
-TERM_WEIGHT = 0.6  # and 1 - TERM_WEIGHT for meaning
-MIN_SUPPORT = 0.45
+MIN_SUPPORT = 0.5  # the chance of support a claim needs
 
 
 def sentences_of(text: str) -> list[str]:
@@ -57,14 +89,23 @@ def plain_claim(text: str) -> str:
 
 
 def figures(text: str) -> set[str]:
-    """The figures a text states ("42%", "3.5", "10x", "128"), as digits; a lone digit
-    without a unit is left out, as it is more often a list's number than a result."""
-    stated = set()
+    """The figures a text states ("42%", "3.5", "10x", "128", "4 steps", "seven"), as
+    digits; a number that labels ("Paper 2", "step 3") is left out."""
+    stated = {NUMBER_WORDS[m.group().casefold()] for m in NUMBER_WORD.finditer(text)}
     for match in QUANTITY.finditer(text):
-        digits = re.sub(r"\D", "", match.group())
-        if len(digits) > 1 or digits != match.group().strip():
-            stated.add(digits)
+        if not LABEL.search(text, 0, match.start()):
+            stated.add(re.sub(r"\D", "", match.group()))
     return stated
+
+
+def absolute_words(text: str) -> set[str]:
+    return {m.group().casefold() for m in ABSOLUTE.finditer(text)}
+
+
+def capitalized(text: str) -> set[str]:
+    """The capitalised words inside a sentence ("evaluated on Adult and Office-Home"): most
+    name something, which a source either names too or does not say."""
+    return set(CAPITALIZED.findall(text))
 
 
 @dataclass
@@ -75,18 +116,22 @@ class Attributor:
     embed: Callable[[str], np.ndarray]
     weigh: Callable[[list[str]], dict[str, float]]  # rarity weights of terms
     min_support: float = MIN_SUPPORT
+    may_move: bool = True  # a claim its citation does not support may go to one that does
     claims: list[Claim] = field(default_factory=list)
     _pending: str = ""
     _held: str = ""  # sentences without a claim, shown once a supported claim comes
     _seen: set[str] = field(default_factory=set)
     _mid_line: bool = False  # sentences of the current line were shown
     _tokens: dict[int, set[str]] = field(default_factory=dict)
+    _titles: dict[int, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         texts = [f"{s.hit.title} {s.abstract}" for s in self.sources]
-        self._tokens = {
-            s.number: set(tokens) for s, tokens in zip(self.sources, tokenize(texts), strict=True)
-        }
+        # what names the paper: its title and the names it coins ("MEND")
+        titles = tokenize([f"{s.hit.title} {' '.join(coined_names(s))}" for s in self.sources])
+        for source, tokens, title in zip(self.sources, tokenize(texts), titles, strict=True):
+            self._tokens[source.number] = set(tokens)
+            self._titles[source.number] = set(title)
 
     @property
     def looping(self) -> bool:
@@ -118,6 +163,22 @@ class Attributor:
         shown = self._line(self._pending) if complete else ""
         self._pending = ""
         return self._release(shown)
+
+    def checked(self, text: str, number: int, complete: bool = True) -> str:
+        """A model's text about source `number` alone, each sentence cited to it and kept
+        only when it supports it (the citations the model wrote are dropped, and so are
+        sentences that state nothing to check); a last
+        sentence without its full stop is dropped when the text was cut off (`complete`
+        False)."""
+        sentences = sentences_of(" ".join(text.split()))
+        if sentences and not complete and sentences[-1][-1:] not in ".!?":
+            sentences.pop()
+        kept = []
+        for sentence in sentences:
+            plain = CITATION.sub("", sentence).strip()
+            if len(key_terms(plain_claim(plain))) >= CLAIM_TERMS:  # "The answer is: 2.5%" is not
+                kept.append(self._sentence(cite_at_end(plain, number)))
+        return " ".join(k for k in kept if k)
 
     def _release(self, shown: str) -> str:
         """Text without a claim waits until a supported claim is shown, so that an answer
@@ -165,7 +226,7 @@ class Attributor:
             self.claims.append(Claim(text, cited, own, "cited", source))
             return sentence
         found = scores[best] if best is not None else 0.0
-        if found < self.min_support:
+        if found < self.min_support or (cited and not self.may_move):
             self.claims.append(Claim(text, cited, found, "unsupported"))
             return ""
         status: Status = "moved" if cited else "added"
@@ -173,26 +234,48 @@ class Attributor:
         return cite_at_end(CITATION.sub("", sentence).rstrip(), best)
 
     def scores(self, claim: str, terms: list[str]) -> dict[int, float]:
-        """Each source's support for the claim: its share of the claim's terms (by rarity)
-        and its nearest sentence's cosine; 0 when it lacks a figure the claim states."""
-        return {number: support(*parts) for number, parts in self.parts(claim, terms).items()}
+        """Each source's chance of supporting the claim; 0 when it lacks a figure or a
+        specific name the claim states."""
+        evidence = self.evidence(claim, terms)
+        rows = [support_features(evidence, number) for number in evidence]
+        chances = learned.model("attribution").probabilities(rows) if rows else []
+        return {
+            number: 0.0 if evidence[number].missing else float(chance)
+            for number, chance in zip(evidence, chances, strict=True)
+        }
 
-    def parts(self, claim: str, terms: list[str]) -> dict[int, tuple[float, float, bool]]:
-        """Per source: the claim's term coverage, its best sentence cosine, and whether a
-        figure of the claim is missing from it."""
+    def evidence(self, claim: str, terms: list[str]) -> dict[int, Evidence]:
+        """What each source holds of the claim (see `Evidence`)."""
         weights = self.weigh(terms)
         vector = self.embed(claim)
         stated = figures(claim)
         named = [name for name in names(claim) if not self.common(name)]
+        words = [word for word in capitalized(claim) if not self.common(word)]
+        strong = absolute_words(claim)
         result = {}
         for source in self.sources:
             text = f"{source.hit.title} {source.abstract}"
-            coverage = term_coverage(weights, self._tokens[source.number])
-            meaning = max((float(s.vector @ vector) for s in source.sentences), default=0.0)
-            missing = bool(stated - figures(text)) or any(
-                name.casefold() not in text.casefold() for name in named
+            tokens = self._tokens[source.number]
+            beyond = {t: w for t, w in weights.items() if t not in self._titles[source.number]}
+            held_elsewhere = sum(
+                w
+                for t, w in beyond.items()
+                if not found(t, tokens)
+                and any(found(t, self._tokens[n]) for n in self._tokens if n != source.number)
             )
-            result[source.number] = (coverage, meaning, missing)
+            result[source.number] = Evidence(
+                coverage=term_coverage(weights, tokens),
+                meaning=max((float(s.vector @ vector) for s in source.sentences), default=0.0),
+                missing=bool(stated - figures(text))
+                or any(name.casefold() not in text.casefold() for name in named),
+                content=term_coverage(beyond, tokens) if beyond else 1.0,
+                elsewhere=held_elsewhere / (sum(beyond.values()) or 1.0),
+                unnamed=sum(w.casefold() not in text.casefold() for w in words) / (len(words) or 1),
+                stronger=min(
+                    len(strong - {m.group().casefold() for m in ABSOLUTE.finditer(text)}), 2
+                )
+                / 2,
+            )
         return result
 
     def common(self, name: str) -> bool:
@@ -201,11 +284,35 @@ class Attributor:
         return bool(rarity) and min(rarity.values()) < COMMON_NAME
 
 
-def support(
-    coverage: float, meaning: float, missing: bool, term_weight: float = TERM_WEIGHT
-) -> float:
-    """A source's support for a claim from its parts (`Attributor.parts`)."""
-    return 0.0 if missing else term_weight * coverage + (1 - term_weight) * max(meaning, 0.0)
+@dataclass(frozen=True)
+class Evidence:
+    """What one source holds of a claim."""
+
+    coverage: float  # the share of the claim's terms, by rarity, in its title and abstract
+    meaning: float  # the cosine of its sentence nearest to the claim
+    missing: bool  # it lacks a figure or a specific name the claim states
+    content: float  # that share of the terms beyond its title and names (what is said of it)
+    elsewhere: float  # the share of those terms it lacks but another source holds
+    unnamed: float  # the share of the claim's capitalised words it does not use
+    stronger: float  # the claim's absolute words ("every", "proves") it does not use (0-1)
+
+
+def support_features(evidence: dict[int, Evidence], number: int) -> dict[str, float]:
+    """The attribution model's evidence that source `number` supports a claim: what it holds
+    of the claim, and by how much it beats the best other source (a moved claim is held by
+    another)."""
+    own = evidence[number]
+    rivals = [e for n, e in evidence.items() if n != number]
+    return {
+        "coverage": own.coverage,
+        "meaning": max(own.meaning, 0.0),
+        "content": own.content,
+        "elsewhere": own.elsewhere,
+        "unnamed": own.unnamed,
+        "stronger": own.stronger,
+        "content_margin": own.content - max((r.content for r in rivals), default=0.0),
+        "meaning_margin": own.meaning - max((r.meaning for r in rivals), default=0.0),
+    }
 
 
 def cite_at_end(sentence: str, number: int) -> str:

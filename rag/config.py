@@ -92,6 +92,12 @@ class LLMSettings(BaseModel):
         "extractive",
         description="an LLM's 'which papers' answers: code's list, a verdict per paper, or free",
     )
+    style: Literal["auto", "full", "brief"] = Field(
+        "auto",
+        description="full: the model writes the answer from the papers' excerpts; brief: a"
+        " sentence or two per paper restating its quoted sentences; auto: brief for a model the"
+        " server reports under 1B parameters",
+    )
     gguf: Path | None = Field(
         None, description="a GGUF model that llama.cpp runs inside PaperChat; unset: none"
     )

@@ -17,14 +17,17 @@ from rag.cite import CitationFilter
 from rag.config import Settings
 from rag.context import Source, render_context
 from rag.decide import Decision
-from rag.extractive import extractive_answer, topic_of
+from rag.extractive import chosen, cite, extractive_answer, lead_line, quotes, topic_of
 from rag.keyword import KeywordIndex
 from rag.llm import ABSTAIN, LLMAnswerer, LLMError
 from rag.relevance import rarity_weights
-from rag.store import VectorStore
+from rag.store import StoredSentence, VectorStore
 
 log = logging.getLogger(__name__)
 NOTHING_SUPPORTED = "No sentence of {model}'s answer is supported by its sources."
+EXCERPT_SENTENCES = 4  # the sentences of one paper a model reads, at most
+BRIEF_SENTENCES = 3  # and a brief answer restates, at most
+BRIEF_PAPERS = 4  # the papers a brief answer asks the model about; the rest are listed
 LIST_BY_CODE = (
     "This list was built from the relevance model, not by the language model"
     " (PAPERCHAT_LLM_LISTS=extractive; per_paper or free let the model decide)."
@@ -72,18 +75,23 @@ class Generator:
         for notice in answer.notices:
             yield f"*{notice}*\n\n"
             answer.text += f"*{notice}*\n\n"
-        if not decided.relevant:
+        brief = use_llm and self.llm.brief  # a small model, asked one paper at a time
+        # a brief answer is about the papers the relevance model keeps (the offline answer's)
+        sources = decided.extractive if brief else decided.relevant
+        if not sources:
             yield from self.abstain(decided, answer)
             answer.timings["generate"] = time.perf_counter() - started
             answer.timings["verify"] = 0.0  # nothing cited, nothing to check
             yield answer
             return
 
-        sources = decided.shown if use_llm else decided.relevant
         budget = self.settings.answer.context_tokens
+        excerpts = None
         if use_llm:
             budget = min(budget, self.llm.room_for_sources(decided.standalone))
-        context, used = render_context(sources, budget)
+            most = BRIEF_SENTENCES if brief else EXCERPT_SENTENCES
+            excerpts = self.excerpts(decided, sources, most)
+        context, used = render_context(sources, budget, excerpts)
         if use_llm and not used:
             window = self.settings.llm.context
             reason = f"No source fits the language model's context window ({window:,} tokens)."
@@ -103,7 +111,9 @@ class Generator:
         citations = CitationFilter({s.number for s in used})
         if decided.writer == EXTRACTIVE and decided.use_llm:  # a list, by the setting
             answer.notices.append(LIST_BY_CODE)
-        if use_llm:
+        if brief:
+            pieces = self.brief_pieces(decided, used, excerpts, answer)
+        elif use_llm:
             pieces = self.model_pieces(decided, used, context, answer)
         elif decided.writer == "per_paper":
             pieces = self.checked_list(decided, used, answer)
@@ -168,6 +178,20 @@ class Generator:
         answer.notices.append(notice)
         return f"\n\n*{notice}*\n\n" if after_text else f"*{notice}*\n\n"
 
+    def excerpts(
+        self, decided: Decision, sources: list[Source], most: int
+    ) -> dict[int, list[StoredSentence]]:
+        """Of each source, the sentences that bear on the question (the sentence model's
+        likeliest, as many as maximise the expected F-beta, up to `most`), in the abstract's
+        order: what a model reads of it, besides its title."""
+        ranked = quotes(decided.question, decided.intent, decided.scoring, sources)
+        return {
+            source.number: sorted(
+                (q.sentence for q in chosen(ranked, source, most)), key=lambda s: s.index
+            )
+            for source in sources
+        }
+
     def model_pieces(
         self, decided: Decision, used: list[Source], context: str, answer: Answer
     ) -> Iterator[str | object]:
@@ -194,7 +218,6 @@ class Generator:
             reason = ""
         cut = bool(reason) or outcome.get("finish_reason") in ("loop", "length")
         yield attributor.finish(complete=not cut)  # a sentence cut off is not shown
-        answer.claims = attributor.claims
         if outcome.get("finish_reason") == "length":
             answer.notices.append(
                 f"The model's answer was cut off at {self.settings.llm.max_tokens} tokens"
@@ -202,6 +225,73 @@ class Generator:
             )
         elif outcome.get("finish_reason") == "loop":
             answer.notices.append("The model kept repeating itself and was stopped.")
+        yield from self.checked_out(decided, used, answer, attributor, outcome, reason)
+
+    def brief_pieces(
+        self,
+        decided: Decision,
+        used: list[Source],
+        excerpts: dict[int, list[StoredSentence]],
+        answer: Answer,
+    ) -> Iterator[str | object]:
+        """A small model's answer: for each paper the relevance model keeps (up to
+        `BRIEF_PAPERS`), the model restates its quoted sentences on its own, and each of its
+        sentences stands only when that paper supports it; code writes the frame (titles,
+        the lead line) and quotes the papers of which nothing stands, or that the model was
+        not asked about. A named paper whose abstract does not state what is asked gets the
+        offline answer, which says so."""
+        if decided.intent != "list" and decided.extractive[0] in decided.unstated:
+            answer.answerer = EXTRACTIVE
+            yield self.offline(decided, decided.extractive, used, answer)
+            return
+        attributor = Attributor(used, self.embed, self.rarity, may_move=False)
+        outcome: dict[str, Any] = {}
+        closest = decided.outcome == "closest"
+        if len(used) == 1:
+            lead = "No paper here says this directly. The closest is " if closest else ""
+        else:
+            lead = "No paper here says this directly. The closest are:" if closest else ""
+            lead = f"{lead or lead_line(decided.question, len(used))}\n\n"
+        held = [lead]  # shown with the first supported sentence: else the offline answer is
+        reason = ""
+        for index, source in enumerate(used):
+            quoted = excerpts[source.number]
+            kept = ""
+            if index < BRIEF_PAPERS and not reason:
+                try:
+                    text = "".join(
+                        self.llm.brief_stream(
+                            decided.standalone, source.hit.title, [s.text for s in quoted], outcome
+                        )
+                    )
+                except LLMError as exc:
+                    log.info("LLM failed, using the extractive answer: %s", exc)
+                    reason = f"The language model failed: {exc}."
+                else:
+                    complete = outcome.get("finish_reason") != "length"
+                    kept = attributor.checked(text, source.number, complete)
+            # a paper the model says nothing supported of, or is not asked about, is quoted
+            said = kept or cite(quoted[0].text if quoted else source.hit.text, source.number)
+            held.append(f"{'- ' if len(used) > 1 else ''}**{source.hit.title}**: {said}\n")
+            if attributor.supported:
+                yield "".join(held)
+                held = []
+        yield from self.checked_out(decided, used, answer, attributor, outcome, reason)
+
+    def checked_out(
+        self,
+        decided: Decision,
+        used: list[Source],
+        answer: Answer,
+        attributor: Attributor,
+        outcome: dict[str, Any],
+        reason: str,
+    ) -> Iterator[str | object]:
+        """After the model wrote: its checked claims and what attribution changed on the
+        answer, and, when the model failed (`reason`) or none of its claims is supported,
+        the extractive answer with a notice why."""
+        answer.claims = attributor.claims
+        answer.prompt_tokens = outcome.get("prompt_tokens", 0)
         if notice := attribution_notice(attributor.claims):
             answer.notices.append(notice)
         if not attributor.supported:

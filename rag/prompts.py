@@ -9,6 +9,8 @@ DEFAULT_DIR = Path(__file__).resolve().parents[1] / "prompts"
 PLACEHOLDERS = {
     "system": set(),
     "answer": {"sources", "question"},
+    "brief": set(),
+    "brief_answer": {"question", "title", "quotes"},
     "condense": {"history", "question"},
     "abstain": {"topic"},
     "empty": {"collection", "where"},
