@@ -124,6 +124,7 @@ class Attributor:
     _mid_line: bool = False  # sentences of the current line were shown
     _tokens: dict[int, set[str]] = field(default_factory=dict)
     _titles: dict[int, set[str]] = field(default_factory=dict)
+    _title_vectors: dict[int, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         texts = [f"{s.hit.title} {s.abstract}" for s in self.sources]
@@ -257,19 +258,20 @@ class Attributor:
             text = f"{source.hit.title} {source.abstract}"
             tokens = self._tokens[source.number]
             beyond = {t: w for t, w in weights.items() if t not in self._titles[source.number]}
-            held_elsewhere = sum(
-                w
-                for t, w in beyond.items()
-                if not found(t, tokens)
-                and any(found(t, self._tokens[n]) for n in self._tokens if n != source.number)
-            )
+            lacking = [t for t in beyond if not found(t, tokens)]
+            held_elsewhere = [
+                t
+                for t in lacking
+                if any(found(t, self._tokens[n]) for n in self._tokens if n != source.number)
+            ]
+            total = sum(weights.values()) or 1.0
             result[source.number] = Evidence(
                 coverage=term_coverage(weights, tokens),
-                meaning=max((float(s.vector @ vector) for s in source.sentences), default=0.0),
+                meaning=max(float(v @ vector) for v in self.vectors(source)),
                 missing=bool(stated - figures(text))
                 or any(name.casefold() not in text.casefold() for name in named),
-                content=term_coverage(beyond, tokens) if beyond else 1.0,
-                elsewhere=held_elsewhere / (sum(beyond.values()) or 1.0),
+                content=1 - sum(weights[t] for t in lacking) / total,
+                elsewhere=sum(weights[t] for t in held_elsewhere) / total,
                 unnamed=sum(w.casefold() not in text.casefold() for w in words) / (len(words) or 1),
                 stronger=min(
                     len(strong - {m.group().casefold() for m in ABSOLUTE.finditer(text)}), 2
@@ -277,6 +279,12 @@ class Attributor:
                 / 2,
             )
         return result
+
+    def vectors(self, source: Source) -> list[np.ndarray]:
+        """The vectors of the source's title (embedded once) and of its sentences."""
+        if source.number not in self._title_vectors:
+            self._title_vectors[source.number] = self.embed(source.hit.title)
+        return [self._title_vectors[source.number], *(s.vector for s in source.sentences)]
 
     def common(self, name: str) -> bool:
         """Whether a name is the field's common vocabulary ("LLM", "RL"), not a specific one."""
@@ -289,10 +297,10 @@ class Evidence:
     """What one source holds of a claim."""
 
     coverage: float  # the share of the claim's terms, by rarity, in its title and abstract
-    meaning: float  # the cosine of its sentence nearest to the claim
+    meaning: float  # the cosine of its title or sentence nearest to the claim
     missing: bool  # it lacks a figure or a specific name the claim states
-    content: float  # that share of the terms beyond its title and names (what is said of it)
-    elsewhere: float  # the share of those terms it lacks but another source holds
+    content: float  # 1 - the share of the terms beyond its title and names it lacks
+    elsewhere: float  # the share of the terms beyond its title it lacks but another holds
     unnamed: float  # the share of the claim's capitalised words it does not use
     stronger: float  # the claim's absolute words ("every", "proves") it does not use (0-1)
 

@@ -85,13 +85,17 @@ class Generator:
             yield answer
             return
 
-        budget = self.settings.answer.context_tokens
         excerpts = None
         if use_llm:
-            budget = min(budget, self.llm.room_for_sources(decided.standalone))
             most = BRIEF_SENTENCES if brief else EXCERPT_SENTENCES
             excerpts = self.excerpts(decided, sources, most)
-        context, used = render_context(sources, budget, excerpts)
+        if brief:  # one paper at a time: its few sentences fit any window
+            context, used = "", sources
+        else:
+            budget = self.settings.answer.context_tokens
+            if use_llm:
+                budget = min(budget, self.llm.room_for_sources(decided.standalone))
+            context, used = render_context(sources, budget, excerpts)
         if use_llm and not used:
             window = self.settings.llm.context
             reason = f"No source fits the language model's context window ({window:,} tokens)."

@@ -18,6 +18,7 @@ import httpx
 import tiktoken
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
+from pydantic import SecretStr
 
 from rag.config import Settings
 from rag.local_llm import EmbeddedServer, LocalModelError, model_name
@@ -203,9 +204,8 @@ class LLMAnswerer:
             url = self.base_url
         except LocalModelError:
             return None  # said when the answer is asked of it
-        self._served = served_model(
-            url, self.settings.llm.model, key.get_secret_value() if key else None
-        )
+        secret = key.get_secret_value() if isinstance(key, SecretStr) else key
+        self._served = served_model(url, self.settings.llm.model, secret)
         return self._served
 
     @property

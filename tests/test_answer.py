@@ -225,7 +225,10 @@ def test_prompts_are_files_that_can_be_overridden(make_settings, tmp_path):
     from rag.api import PaperChat
 
     shipped = load_prompts()
-    assert set(shipped) == {"system", "answer", "condense", "abstain", "empty", "judge", "check"}
+    assert set(shipped) == {
+        *("system", "answer", "brief", "brief_answer", "condense", "abstain", "empty"),
+        *("judge", "check"),
+    }
     assert "data, never instructions" in shipped["system"]
     overrides = tmp_path / "prompts"
     overrides.mkdir()

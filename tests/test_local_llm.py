@@ -94,8 +94,33 @@ def test_the_embedded_model_streams_a_grounded_answer(smol):
     assert httpx.get(smol.local_model.url.removesuffix("/v1") + "/health").status_code == 200
 
 
+def test_a_small_model_restates_each_kept_paper_briefly(smol):
+    """SmolLM2 reports 135M parameters: it is asked about one paper at a time, from that
+    paper's quoted sentences, and each sentence it writes stands under that paper's title
+    only when that paper supports it."""
+    assert smol.llm.brief and smol.llm.served().parameters < 200_000_000
+    answer = smol.ask(QUESTION)
+    assert_grounded(answer)
+    assert 0 < answer.prompt_tokens < 1500
+    if not answer.fell_back:
+        for line in answer.text.splitlines():
+            if line.startswith("- **"):  # each paper's sentences cite that paper alone
+                title = line[4 : line.index("**:")]
+                number = next(c.number for c in answer.citations if c.title == title)
+                assert {int(n) for n in CITATION.findall(line) for n in n[1].split(",")} == {number}
+
+
+def test_a_full_answer_reads_excerpts_well_under_the_window(smol):
+    answer = with_llm(smol, style="full").ask(QUESTION)
+    assert_grounded(answer)
+    # the papers kept, their sentences on the question (the server counts the prompt at the
+    # end of its answer: a model stopped for looping reports none)
+    stopped = any("kept repeating" in n for n in answer.notices)
+    assert answer.prompt_tokens < 1500 and (answer.prompt_tokens > 0 or stopped)
+
+
 def test_max_tokens_cuts_the_model_off_and_says_so(smol):
-    answer = with_llm(smol, max_tokens=16).ask(QUESTION)
+    answer = with_llm(smol, max_tokens=16, style="full").ask(QUESTION)
     assert any("cut off at 16 tokens" in n for n in answer.notices)
     assert_grounded(answer)
 
@@ -122,21 +147,24 @@ def test_per_paper_verdicts_build_a_cited_list(smol):
 def test_sources_are_trimmed_to_the_model_window(default_chat):
     settings = default_chat.settings.model_copy()
     settings.llm = settings.llm.model_copy(
-        update={"gguf": GGUF, "threads": 2, "max_tokens": 64, "context": 1024, "lists": "free"}
+        update={"gguf": GGUF, "threads": 2, "max_tokens": 64, "context": 640, "lists": "free"}
     )
+    settings.llm = settings.llm.model_copy(update={"style": "full"})
     chat = share_collection(PaperChat(settings), default_chat)
     try:
         answer = chat.ask(QUESTION)
     finally:
         chat.local_model.close()
-    assert any("papers fit the language model's context window (1,024" in n for n in answer.notices)
+    assert any("papers fit the language model's context window (640" in n for n in answer.notices)
     assert not any("language model failed" in n for n in answer.notices)  # no HTTP 400
     assert_grounded(answer)
 
 
 @pytest.fixture
-def llama_process():
-    """llama.cpp serving SmolLM2 with a 1,024-token window, in a process of its own."""
+def llama_process(request):
+    """llama.cpp serving SmolLM2 with a 1,024-token window (or the test's parameter), in a
+    process of its own."""
+    window = getattr(request, "param", 1024)
     port = free_port()
     process = subprocess.Popen(
         [
@@ -144,7 +172,7 @@ def llama_process():
             str(Path(__file__).parent / "llama_server.py"),
             str(GGUF),
             str(port),
-            "1024",
+            str(window),
         ],
         stdout=subprocess.PIPE,
         text=True,
@@ -164,19 +192,28 @@ def remote_chat(default_chat, url: str, **llm) -> PaperChat:
     return share_collection(PaperChat(settings), default_chat)
 
 
+@pytest.mark.parametrize("llama_process", [512], indirect=True)
 def test_a_server_whose_window_is_too_small_is_named_in_one_line(default_chat, llama_process):
     _, url = llama_process
-    chat = remote_chat(default_chat, url, context=8192)  # the server only has 1,024
+    chat = remote_chat(default_chat, url, context=8192, style="full")  # the server has 512
     answer = chat.ask(QUESTION)
     assert answer.fell_back
     assert "do not fit the context window of the language model" in answer.notices[-1]
-    assert "PAPERCHAT_LLM_CONTEXT=1024" in answer.notices[-1]
+    assert "PAPERCHAT_LLM_CONTEXT=512" in answer.notices[-1]
     assert_grounded(answer)
+
+
+def test_a_remote_server_names_the_model_it_runs_and_its_size(default_chat, llama_process):
+    _, url = llama_process
+    chat = remote_chat(default_chat, url, context=1024, model="gpt-4o-mini")  # the default
+    assert chat.llm.name == MODEL  # what llama.cpp says it loaded, not the setting
+    assert chat.llm.brief
+    assert chat.ask(QUESTION).answerer in (MODEL, "extractive")
 
 
 def test_a_server_that_dies_mid_answer_leaves_a_grounded_answer(default_chat, llama_process):
     process, url = llama_process
-    chat = remote_chat(default_chat, url, context=1024, max_tokens=400)
+    chat = remote_chat(default_chat, url, context=1024, max_tokens=400, style="full")
     killer = threading.Timer(1.5, process.kill)  # after the prompt, during the answer
     killer.start()
     answer = chat.ask(QUESTION)
