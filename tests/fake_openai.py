@@ -39,6 +39,7 @@ class FakeOpenAI:
         self.default = Reply()
         self.requests: list[dict] = []
         self.headers: list[dict[str, str]] = []
+        self.models: list[dict] = [{"id": "fake-model", "object": "model"}]  # GET /models
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -49,9 +50,7 @@ class FakeOpenAI:
 
             def do_GET(self) -> None:
                 if self.path.rstrip("/").endswith("/models"):
-                    self._json(
-                        200, {"object": "list", "data": [{"id": "fake-model", "object": "model"}]}
-                    )
+                    self._json(200, {"object": "list", "data": server.models})
                 else:
                     self._json(404, {"error": {"message": "not found"}})
 

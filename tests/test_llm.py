@@ -16,7 +16,7 @@ from rag.api import PaperChat
 from rag.attribute import LOOP_REPEATS
 from rag.decide import CHECKED_PAPERS, LIKELY, LLM_READS
 from rag.generate import LIST_BY_CODE, NOTHING_SUPPORTED
-from rag.llm import BRIEF_TOKENS
+from rag.llm import BRIEF_ANSWER_TOKENS, BRIEF_TOKENS
 
 QUESTION = "Which papers address reward overoptimization?"
 SECRET = "sk-test-DO-NOT-LEAK-1234"
@@ -274,3 +274,33 @@ def test_per_paper_verdicts_decide_the_list(llm_chat, fake):
     assert answer.answerer == "fake-model" and answer.text.startswith("1 paper")
     fake.script(*[Reply(text="no")] * CHECKED_PAPERS)
     assert llm_chat.ask(QUESTION).abstained  # no paper addresses it
+
+
+def test_the_answer_names_the_model_the_server_runs(llm_chat, fake):
+    """A llama.cpp server answers with the model it loaded whatever is asked: the answer and
+    the settings name that one (its file name), not the configured default."""
+    fake.models = [{"id": "/models/Qwen2.5-3B-Instruct-Q4_K_M.gguf", "meta": {"n_params": 3e9}}]
+    llm_chat.settings.llm = llm_chat.settings.llm.model_copy(update={"model": "gpt-4o-mini"})
+    fake.script(Reply(text=ENSEMBLES))
+    answer = llm_chat.ask(QUESTION)
+    assert answer.answerer == "Qwen2.5-3B-Instruct-Q4_K_M" and not llm_chat.llm.brief
+    assert '<source id="1"' in fake.requests[-1]["messages"][1]["content"]  # one prompt
+
+
+def test_a_small_model_is_asked_about_each_kept_paper_alone(llm_chat, fake):
+    fake.models = [{"id": "smol.gguf", "meta": {"n_params": 134_515_008}}]
+    own = "Reward model ensembles help mitigate overoptimization."
+    moved = "It shows that reward model ensembles with best-of-n sampling mitigate it."
+    fake.script(Reply(text=own), Reply(text=moved))  # the second is the first paper's finding
+    answer = llm_chat.ask(QUESTION)
+    assert llm_chat.llm.brief and answer.answerer == "smol"
+    asked = [r["messages"][1]["content"] for r in fake.requests]
+    titles = [t for t in OVEROPTIMIZATION if any(t in a for a in asked)]
+    assert len(asked) == len(titles) == 2  # one request a paper, one paper a request
+    assert all("Quoted sentences:" in a and "<source" not in a for a in asked)
+    assert all(r["max_tokens"] == BRIEF_ANSWER_TOKENS for r in fake.requests)
+    assert [c.status for c in answer.claims] == ["cited", "unsupported"]
+    first, second = [line for line in answer.text.splitlines() if line.startswith("- **")]
+    assert first.endswith(f"{own[:-1]} [1].")
+    # nothing the model said of the second paper stands: it is quoted instead
+    assert "best-of-n" not in second and second.endswith("[2].")
