@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -164,6 +164,22 @@ class Attributor:
         shown = self._line(self._pending) if complete else ""
         self._pending = ""
         return self._release(shown)
+
+    def checked_stream(self, pieces: Iterator[str], number: int, outcome: dict) -> Iterator[str]:
+        """`checked` as the model's text about source `number` streams: each sentence that
+        stands, once the next one begins; the last when the stream ends (dropped when
+        `outcome["finish_reason"]` says it was cut off)."""
+        pending = ""
+        for piece in pieces:
+            pending += piece
+            sentences = sentences_of(" ".join(pending.split()))
+            for sentence in sentences[:-1]:
+                if kept := self.checked(sentence, number):
+                    yield kept
+            spaced = " " if pending[-1:].isspace() else ""  # the next piece starts a word
+            pending = (sentences[-1] + spaced) if sentences else ""
+        if kept := self.checked(pending, number, outcome.get("finish_reason") != "length"):
+            yield kept
 
     def checked(self, text: str, number: int, complete: bool = True) -> str:
         """A model's text about source `number` alone, each sentence cited to it and kept

@@ -260,23 +260,24 @@ class Generator:
         reason = ""
         for index, source in enumerate(used):
             quoted = excerpts[source.number]
-            kept = ""
+            held.append(f"{'- ' if len(used) > 1 else ''}**{source.hit.title}**: ")
+            said = False
             if index < BRIEF_PAPERS and not reason:
+                text = self.llm.brief_stream(
+                    decided.standalone, source.hit.title, [s.text for s in quoted], outcome
+                )
                 try:
-                    text = "".join(
-                        self.llm.brief_stream(
-                            decided.standalone, source.hit.title, [s.text for s in quoted], outcome
-                        )
-                    )
+                    for kept in attributor.checked_stream(text, source.number, outcome):
+                        held.append(f"{' ' if said else ''}{kept}")
+                        said = True
+                        yield "".join(held)  # a sentence stands: the answer is the model's
+                        held = []
                 except LLMError as exc:
                     log.info("LLM failed, using the extractive answer: %s", exc)
                     reason = f"The language model failed: {exc}."
-                else:
-                    complete = outcome.get("finish_reason") != "length"
-                    kept = attributor.checked(text, source.number, complete)
-            # a paper the model says nothing supported of, or is not asked about, is quoted
-            said = kept or cite(quoted[0].text if quoted else source.hit.text, source.number)
-            held.append(f"{'- ' if len(used) > 1 else ''}**{source.hit.title}**: {said}\n")
+            if not said:  # nothing it said of the paper stands, or it was not asked: a quote
+                held.append(cite(quoted[0].text if quoted else source.hit.text, source.number))
+            held.append("\n")
             if attributor.supported:
                 yield "".join(held)
                 held = []
