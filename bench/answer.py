@@ -78,7 +78,7 @@ def llm_latency(cache_dir: Path, gguf: Path, count: int, threads: int, style: st
     (free-form lists, so that every question may reach it): the time to the model's first
     token, to the first text shown and to the whole answer, the prompt's tokens, how many
     answers fell back, the model's claims kept, and how often a gold paper is cited."""
-    first, total, token, prompt = [], [], [], []
+    first, total, token, prompt, reached = [], [], [], [], []
     fell_back = by_model = kept = claims = gold_cited = answerable = 0
     for name, (papers, questions) in COLLECTIONS.items():
         settings = Settings(cache_dir=cache_dir)
@@ -95,22 +95,25 @@ def llm_latency(cache_dir: Path, gguf: Path, count: int, threads: int, style: st
             chat.llm._stream = timed(chat.llm._stream, clock, token, total)
             for record in test_questions(questions, count):
                 started = clock["started"] = time.perf_counter()
+                tokens_before = len(token)
                 shown = None
                 for part in chat.stream(record["question"], answerer="llm"):
                     if isinstance(part, str) and part.strip() and shown is None:
                         shown = time.perf_counter() - started
                 total.append(time.perf_counter() - started)
                 first.append(shown if shown is not None else total[-1])
-                if len(token) < len(total):  # the model was not asked (refused, a table)
+                asked = len(token) > tokens_before
+                if not asked:  # refused by the relevance model, or answered by code
                     token.append(float("nan"))
                 wrote = part.prompt_tokens > 0
-                by_model += wrote and not part.fell_back
+                reached.append(asked)
+                by_model += asked and not part.fell_back
                 fell_back += part.fell_back
                 if wrote:
                     prompt.append(part.prompt_tokens)
                 claims += len(part.claims)
                 kept += sum(c.source is not None for c in part.claims)
-                how = "fell back" if part.fell_back else "model" if wrote else part.answerer
+                how = "fell back" if part.fell_back else "model" if asked else "code"
                 print(
                     f"  {first[-1]:5.1f} s {total[-1]:5.1f} s {part.prompt_tokens:5d} tokens"
                     f" {how:<10} {part.outcome:<10} {record['question'][:60]}"
@@ -121,7 +124,8 @@ def llm_latency(cache_dir: Path, gguf: Path, count: int, threads: int, style: st
                     gold_cited += any(normalize(c.title) in gold for c in part.citations)
             chat.local_model.close()
     asked = [t for t in token if t == t]
-    print(f"\n{len(total)} answers: {by_model} written by the model, {fell_back} fell back;")
+    print(f"\n{len(total)} answers: {sum(reached)} asked of the model, {by_model} by it,", end=" ")
+    print(f"{fell_back} fell back;")
     print(f"{kept} of {claims} model claims kept; a gold paper cited in", end=" ")
     print(f"{gold_cited} of {answerable}")
     print(f"{'':<24} {'p50':>8} {'p95':>8}")
@@ -129,6 +133,8 @@ def llm_latency(cache_dir: Path, gguf: Path, count: int, threads: int, style: st
         ("first token, s", asked),
         ("first text shown, s", first),
         ("whole answer, s", total),
+        ("  the model asked: first", [t for t, r in zip(first, reached, strict=True) if r]),
+        ("  the model asked: whole", [t for t, r in zip(total, reached, strict=True) if r]),
         ("prompt tokens", prompt),
     )
     for label, values in rows:

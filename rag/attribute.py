@@ -98,6 +98,13 @@ def figures(text: str) -> set[str]:
     return stated
 
 
+def numbers_in(text: str) -> set[str]:
+    """Every number a source's text holds, as digits, ranges' ends and names' digits too
+    ("0-15%" holds 0 and 15): a claim's figure must be among them."""
+    held = {re.sub(r"\D", "", n) for n in re.findall(r"\d+(?:[.,]\d+)*", text)}
+    return held | {NUMBER_WORDS[m.group().casefold()] for m in NUMBER_WORD.finditer(text)}
+
+
 def absolute_words(text: str) -> set[str]:
     return {m.group().casefold() for m in ABSOLUTE.finditer(text)}
 
@@ -284,7 +291,7 @@ class Attributor:
             result[source.number] = Evidence(
                 coverage=term_coverage(weights, tokens),
                 meaning=max(float(v @ vector) for v in self.vectors(source)),
-                missing=bool(stated - figures(text))
+                missing=bool(stated - numbers_in(text))
                 or any(name.casefold() not in text.casefold() for name in named),
                 content=1 - sum(weights[t] for t in lacking) / total,
                 elsewhere=sum(weights[t] for t in held_elsewhere) / total,
