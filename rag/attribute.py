@@ -34,27 +34,8 @@ CLAIM_TERMS = 3  # a sentence with fewer key terms makes no claim ("Two papers d
 LOOP_REPEATS = 3  # a model that repeats this many sentences is looping
 COMMON_NAME = math.log(10)  # rarity of a name that a tenth of the papers use ("LLM")
 LIST_MARKER = re.compile(r"\s*(?:(?:[-*+]|\d+[.)])\s+)?")  # "- " or "10. " before an item
-NUMBER_WORDS = dict(
-    zip(
-        [
-            "two",
-            "three",
-            "four",
-            "five",
-            "six",
-            "seven",
-            "eight",
-            "nine",
-            "ten",
-            "eleven",
-            "twelve",
-            "twenty",
-            "hundred",
-        ],
-        ["2", "3", "4", "5", "6", "7", "8", "9", "10", "11", "12", "20", "100"],
-        strict=True,
-    )
-)
+NUMBER_WORDS = {"two": "2", "three": "3", "four": "4", "five": "5", "six": "6", "seven": "7"}
+NUMBER_WORDS |= {"eight": "8", "nine": "9", "ten": "10", "twenty": "20", "hundred": "100"}
 NUMBER_WORD = re.compile(rf"\b(?:{'|'.join(NUMBER_WORDS)})\b", re.IGNORECASE)
 LABEL = re.compile(r"\b(?:paper|source|step|item|part|section|table|figure)\s+$", re.IGNORECASE)
 CAPITALIZED = re.compile(r"(?<=[\w,;:)] )[A-Z][\w-]*[a-z][\w-]*")
@@ -191,9 +172,8 @@ class Attributor:
     def checked(self, text: str, number: int, complete: bool = True) -> str:
         """A model's text about source `number` alone, each sentence cited to it and kept
         only when it supports it (the citations the model wrote are dropped, and so are
-        sentences that state nothing to check); a last
-        sentence without its full stop is dropped when the text was cut off (`complete`
-        False)."""
+        sentences that state nothing to check); a last sentence without its full stop is
+        dropped when the text was cut off (`complete` False)."""
         sentences = sentences_of(" ".join(text.split()))
         if sentences and not complete and sentences[-1][-1:] not in ".!?":
             sentences.pop()

@@ -281,6 +281,9 @@ class Generator:
             if attributor.supported:
                 yield "".join(held)
                 held = []
+        if reason and attributor.supported:  # the answer is whole: the rest were quoted
+            answer.notices.append(f"{reason} The papers after it are quoted.")
+            reason = ""
         yield from self.checked_out(decided, used, answer, attributor, outcome, reason)
 
     def checked_out(
