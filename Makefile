@@ -82,6 +82,7 @@ eval: setup
 # The learned models (rag/models/), from scratch, on the bank's train halves (about 8 minutes).
 train: setup
 	$(BIN)/python eval/train_models.py
+	$(BIN)/python eval/tune_attribution.py
 
 clean:
 	rm -rf $(VENV) .paperchat

@@ -55,9 +55,7 @@ def rows_of(claims_file: Path, papers: Path) -> list[dict]:
             title = record["title"]
             if title not in sources_by_title:
                 state = chain.prepare(title, None, "extractive")
-                sources_by_title[title] = next(
-                    s for s in state.candidates if s.hit.title == title
-                )
+                sources_by_title[title] = next(s for s in state.candidates if s.hit.title == title)
             cited = sources_by_title[title]
             state = chain.prepare(record.get("question") or title, None, "extractive")
             read = [s for s in state.shown if s.hit.paper_id != cited.hit.paper_id]
