@@ -195,6 +195,7 @@ def test_ask_shows_every_notice(run, tmp_path, fake):
     assert json.loads(run("ask", question, "--json").stdout)["notices"] == [ENGLISH_ONLY]
     claim = "Learned reward models are susceptible to overoptimization"
     fake.script(Reply(text=f"{claim} [1][7]. {claim} [1]."))  # [7] is no source; a repeat
+    fake.models = [{"id": "m", "object": "model"}]  # the model the server says it serves
     llm = {"OPENAI_BASE_URL": fake.url, "OPENAI_API_KEY": "sk-test", "PAPERCHAT_LLM_MODEL": "m"}
     shown = run("ask", "What are learned reward models susceptible to?", **llm).stdout
     assert f"{claim} [1]." in shown and "answered by m" in shown
