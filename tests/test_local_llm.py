@@ -107,7 +107,8 @@ def test_a_small_model_restates_each_kept_paper_briefly(smol):
             if line.startswith("- **"):  # each paper's sentences cite that paper alone
                 title = line[4 : line.index("**:")]
                 number = next(c.number for c in answer.citations if c.title == title)
-                assert {int(n) for n in CITATION.findall(line) for n in n[1].split(",")} == {number}
+                cited = {int(n) for m in CITATION.findall(line) for n in m[1].split(",")}
+                assert cited == {number}
 
 
 def test_a_full_answer_reads_excerpts_well_under_the_window(smol):
