@@ -113,14 +113,23 @@ class Attributor:
     _tokens: dict[int, set[str]] = field(default_factory=dict)
     _titles: dict[int, set[str]] = field(default_factory=dict)
     _title_vectors: dict[int, np.ndarray] = field(default_factory=dict)
+    # per source, read once: its title and abstract lower-cased, its numbers, its absolute words
+    _folded: dict[int, str] = field(default_factory=dict)
+    _numbers: dict[int, set[str]] = field(default_factory=dict)
+    _absolute: dict[int, set[str]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         texts = [f"{s.hit.title} {s.abstract}" for s in self.sources]
         # what names the paper: its title and the names it coins ("MEND")
         titles = tokenize([f"{s.hit.title} {' '.join(coined_names(s))}" for s in self.sources])
-        for source, tokens, title in zip(self.sources, tokenize(texts), titles, strict=True):
+        for source, text, tokens, title in zip(
+            self.sources, texts, tokenize(texts), titles, strict=True
+        ):
             self._tokens[source.number] = set(tokens)
             self._titles[source.number] = set(title)
+            self._folded[source.number] = text.casefold()
+            self._numbers[source.number] = numbers_in(text)
+            self._absolute[source.number] = absolute_words(text)
 
     @property
     def looping(self) -> bool:
@@ -256,30 +265,27 @@ class Attributor:
         named = [name for name in names(claim) if not self.common(name)]
         words = [word for word in capitalized(claim) if not self.common(word)]
         strong = absolute_words(claim)
+        total = sum(weights.values()) or 1.0
         result = {}
         for source in self.sources:
-            text = f"{source.hit.title} {source.abstract}"
-            tokens = self._tokens[source.number]
-            beyond = {t: w for t, w in weights.items() if t not in self._titles[source.number]}
+            number = source.number
+            tokens, folded = self._tokens[number], self._folded[number]
+            beyond = {t: w for t, w in weights.items() if t not in self._titles[number]}
             lacking = [t for t in beyond if not found(t, tokens)]
             held_elsewhere = [
                 t
                 for t in lacking
-                if any(found(t, self._tokens[n]) for n in self._tokens if n != source.number)
+                if any(found(t, self._tokens[n]) for n in self._tokens if n != number)
             ]
-            total = sum(weights.values()) or 1.0
-            result[source.number] = Evidence(
+            result[number] = Evidence(
                 coverage=term_coverage(weights, tokens),
                 meaning=max(float(v @ vector) for v in self.vectors(source)),
-                missing=bool(stated - numbers_in(text))
-                or any(name.casefold() not in text.casefold() for name in named),
+                missing=bool(stated - self._numbers[number])
+                or any(name.casefold() not in folded for name in named),
                 content=1 - sum(weights[t] for t in lacking) / total,
                 elsewhere=sum(weights[t] for t in held_elsewhere) / total,
-                unnamed=sum(w.casefold() not in text.casefold() for w in words) / (len(words) or 1),
-                stronger=min(
-                    len(strong - {m.group().casefold() for m in ABSOLUTE.finditer(text)}), 2
-                )
-                / 2,
+                unnamed=sum(w.casefold() not in folded for w in words) / (len(words) or 1),
+                stronger=min(len(strong - self._absolute[number]), 2) / 2,
             )
         return result
 
